@@ -1,0 +1,20 @@
+// The `ferry` command: one commander program, each area registering its own subcommands.
+import { Command, CommanderError } from 'commander';
+import { reportAndExit } from './fail.ts';
+import { registerStack } from './stack.ts';
+import { registerDemo } from './demo.ts';
+
+const program = new Command('ferry')
+  .description('Live-migrate virtual machines between hosts (libvirt migration v3 on Temporal)')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+registerStack(program);
+registerDemo(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  reportAndExit(err);
+}
