@@ -1,0 +1,42 @@
+// `npm run bench -- NAME [--json]`: runs one benchmark; with --json the last line printed is
+// one JSON object `{"bench": NAME, ...figures}`.
+import { parseArgs } from 'node:util';
+import { reportAndExit } from '../cli/fail.ts';
+
+export interface BenchContext {
+  /** Prints a human line (suppressed with --json, so the JSON stays the last line). */
+  log(line: string): void;
+  /** Extra arguments after the name, for benchmarks that take options. */
+  args: string[];
+}
+
+export type Figures = Record<string, number | string | boolean | object>;
+type Bench = (ctx: BenchContext) => Promise<Figures>;
+
+const benches: Record<string, () => Promise<Bench>> = {
+  stack: async () => (await import('./stack.ts')).default,
+  savevm: async () => (await import('./savevm.ts')).default,
+};
+
+try {
+  const { values, positionals } = parseArgs({
+    options: { json: { type: 'boolean', default: false } },
+    allowPositionals: true,
+    strict: false,
+  });
+  const [name, ...rest] = positionals;
+  const load = name === undefined ? undefined : benches[name];
+  if (!name || !load) {
+    process.stderr.write(
+      `bench: unknown benchmark ${JSON.stringify(name ?? '')}; choose one of: ${Object.keys(benches).join(', ')}\n`,
+    );
+    process.exit(2);
+  }
+  const json = values.json === true;
+  const bench = await load();
+  const figures = await bench({ log: (line) => (json ? undefined : console.log(line)), args: rest });
+  if (json) console.log(JSON.stringify({ bench: name, ...figures }));
+  else console.log(JSON.stringify(figures, null, 2));
+} catch (err) {
+  reportAndExit(err);
+}

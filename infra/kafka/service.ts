@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import type { Config } from '../config.ts';
+import { runStep } from '../provision/run.ts';
+import type { Probe, ServiceSpec } from '../stack/service.ts';
+import { kafkaServerProperties, KAFKA_LOG4J_PROPERTIES } from './server-properties.ts';
+import { provisionKafka } from './provision.ts';
+
+/** Apache Kafka as one KRaft node (broker and controller in one JVM), started with plain `java`. */
+export function kafkaService(cfg: Config): ServiceSpec {
+  const dir = join(cfg.stateDir, 'kafka');
+  return {
+    name: 'kafka',
+    host: cfg.bindHost,
+    port: cfg.kafka.port,
+    otherPorts: [cfg.kafka.controllerPort],
+    logPath: join(cfg.stateDir, 'logs', 'kafka.log'),
+    pidPath: join(cfg.stateDir, 'run', 'kafka.pid'),
+    readyTimeoutMs: 90_000,
+    version: cfg.kafka.version,
+    async provision(log) {
+      await provisionKafka(cfg.cacheDir, cfg.kafka.version, log);
+    },
+    async daemon(log) {
+      const { java, libs } = await provisionKafka(cfg.cacheDir, cfg.kafka.version, log);
+      mkdirSync(dir, { recursive: true });
+      const properties = join(dir, 'server.properties');
+      const log4j = join(dir, 'log4j.properties');
+      writeFileSync(properties, kafkaServerProperties(cfg, join(dir, 'data')));
+      writeFileSync(log4j, KAFKA_LOG4J_PROPERTIES);
+      const classpath = join(libs, '*');
+      const jvm = [`-Xmx${cfg.kafka.heapMiB}m`, `-Xms${Math.min(256, cfg.kafka.heapMiB)}m`, '-XX:+UseG1GC'];
+      const logging = [`-Dlog4j.configuration=file:${log4j}`, `-Dkafka.logs.dir=${join(dir, 'logs')}`];
+      if (!existsSync(join(dir, 'data', 'meta.properties'))) {
+        // An unformatted KRaft log dir refuses to start; the cluster id is kept with the state.
+        const idFile = join(dir, 'cluster-id');
+        if (!existsSync(idFile)) writeFileSync(idFile, randomBytes(16).toString('base64url'));
+        const clusterId = readFileSync(idFile, 'utf8').trim();
+        log(`formatting Kafka's KRaft storage (cluster ${clusterId})...`);
+        await runStep(
+          'formatting Kafka storage',
+          java,
+          [
+            ...logging,
+            '-cp',
+            classpath,
+            'kafka.tools.StorageTool',
+            'format',
+            '-t',
+            clusterId,
+            '-c',
+            properties,
+            '--ignore-formatted',
+          ],
+          `see ${properties}; \`ferry stack reset\` starts from empty state`,
+        );
+      }
+      return {
+        command: java,
+        args: [...jvm, ...logging, '-cp', classpath, 'kafka.Kafka', properties],
+        logPath: this.logPath,
+        pidPath: this.pidPath,
+      };
+    },
+    probe: () => probeKafka(cfg),
+  };
+}
+
+export async function probeKafka(cfg: Config): Promise<Probe> {
+  const admin = new Kafka({
+    clientId: 'ferry-probe',
+    brokers: cfg.kafka.brokers,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 1500,
+    requestTimeout: 3000,
+    retry: { retries: 0 },
+  }).admin();
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    return {
+      answers: true,
+      detail: `metadata: cluster ${cluster.clusterId}, ${cluster.brokers.length} broker(s), controller ${cluster.controller}`,
+    };
+  } catch (err) {
+    return { answers: false, detail: `metadata request failed: ${(err as Error).message}` };
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}

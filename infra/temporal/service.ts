@@ -1,0 +1,72 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import type { Config } from '../config.ts';
+import type { Probe, ServiceSpec } from '../stack/service.ts';
+import { provisionTemporal } from './provision.ts';
+
+/** Temporal's dev server, file-backed so workflows survive a server restart. */
+export function temporalService(cfg: Config): ServiceSpec {
+  const dir = join(cfg.stateDir, 'temporal');
+  return {
+    name: 'temporal',
+    host: cfg.bindHost,
+    port: cfg.temporal.port,
+    otherPorts: [cfg.temporal.uiPort],
+    logPath: join(cfg.stateDir, 'logs', 'temporal.log'),
+    pidPath: join(cfg.stateDir, 'run', 'temporal.pid'),
+    readyTimeoutMs: 60_000,
+    version: `CLI ${cfg.temporal.cliVersion}`,
+    async provision(log) {
+      await provisionTemporal(cfg.cacheDir, cfg.temporal.cliVersion, log);
+    },
+    async daemon(log) {
+      const binary = await provisionTemporal(cfg.cacheDir, cfg.temporal.cliVersion, log);
+      mkdirSync(dir, { recursive: true });
+      return {
+        command: binary,
+        args: [
+          'server',
+          'start-dev',
+          '--ip',
+          cfg.bindHost,
+          '--port',
+          String(cfg.temporal.port),
+          '--ui-port',
+          String(cfg.temporal.uiPort),
+          '--db-filename',
+          join(dir, 'temporal.db'),
+          '--namespace',
+          cfg.temporal.namespace,
+          '--log-level',
+          'warn',
+        ],
+        logPath: this.logPath,
+        pidPath: this.pidPath,
+      };
+    },
+    probe: () => probeTemporal(cfg),
+  };
+}
+
+export async function probeTemporal(cfg: Config): Promise<Probe> {
+  let connection: Connection | undefined;
+  try {
+    connection = await Connection.connect({ address: cfg.temporal.address, connectTimeout: 2000 });
+    const ns = await connection.workflowService.describeNamespace({ namespace: cfg.temporal.namespace });
+    const info = await connection.workflowService.getSystemInfo({});
+    return {
+      answers: true,
+      version: info.serverVersion || undefined,
+      detail: `namespace ${ns.namespaceInfo?.name ?? cfg.temporal.namespace} described; UI on http://${cfg.bindHost}:${cfg.temporal.uiPort}`,
+    };
+  } catch (err) {
+    return { answers: false, detail: `namespace describe failed: ${firstLine(err)}` };
+  } finally {
+    await connection?.close();
+  }
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+}
