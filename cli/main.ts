@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { reportAndExit } from './fail.ts';
 import { registerStack } from './stack.ts';
 import { registerDemo } from './demo.ts';
+import { registerSavevm } from './savevm.ts';
 
 const program = new Command('ferry')
   .description('Live-migrate virtual machines between hosts (libvirt migration v3 on Temporal)')
@@ -11,6 +12,7 @@ const program = new Command('ferry')
 
 registerStack(program);
 registerDemo(program);
+registerSavevm(program);
 
 try {
   await program.parseAsync(process.argv);
