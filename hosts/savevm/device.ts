@@ -94,9 +94,8 @@ function judge(ctx: ParseContext, sectionId: number): Verdict {
     case QEMU_VM_EOF: {
       if (avail === 6) return q.ended ? 'footer' : 'more';
       if (q.peek(6) !== QEMU_VM_VMDESCRIPTION) return 'data';
+      // The description's length is judged by its own parser, which gives the precise error.
       if (avail < 12) return short;
-      const len = u32At(ctx, 7);
-      if (len === 0 || len > ctx.limits.maxDescriptionBytes) return 'data';
       return q.peek(11) === 0x7b ? 'footer' : 'data'; // '{'
     }
     case QEMU_VM_SECTION_PART:
