@@ -33,7 +33,7 @@ function ferry(...args: string[]): { status: number | null; stdout: string; stde
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-test('savevm cli - inspect --json on a real QEMU stream prints the contract object and exits 0', () => {
+void test('savevm cli - inspect --json on a real QEMU stream prints the contract object and exits 0', () => {
   const r = ferry('savevm', 'inspect', good, '--json');
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
@@ -66,7 +66,7 @@ test('savevm cli - inspect --json on a real QEMU stream prints the contract obje
   assert.deepEqual(devices.slice(0, 3), ['timer', 'cpu_common', 'cpu']);
 });
 
-test('savevm cli - inspect --json on bad streams prints {ok:false,error:{code,message,offset}} and exits non-zero, no stack', () => {
+void test('savevm cli - inspect --json on bad streams prints {ok:false,error:{code,message,offset}} and exits non-zero, no stack', () => {
   for (const [file, code, offset] of [
     [truncated, 'SAVEVM_TRUNCATED', 299982],
     [badMagic, 'SAVEVM_BAD_MAGIC', 0],
@@ -91,7 +91,7 @@ test('savevm cli - inspect --json on bad streams prints {ok:false,error:{code,me
   }
 });
 
-test('savevm cli - inspect without --json prints a human summary, and a one-line error for a bad stream', () => {
+void test('savevm cli - inspect without --json prints a human summary, and a one-line error for a bad stream', () => {
   const ok = ferry('savevm', 'inspect', good);
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /461109 bytes, savevm version 3, machine pc-i440fx-7\.2/);

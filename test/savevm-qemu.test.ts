@@ -59,12 +59,12 @@ const cases: Case[] = [
   },
 ];
 
-test('savevm qemu - qemu-system-x86_64 is installed (or installable) for these tests', () => {
+void test('savevm qemu - qemu-system-x86_64 is installed (or installable) for these tests', () => {
   assert.match(ensureQemu(), /qemu-system-x86_64$/);
 });
 
 for (const c of cases) {
-  test(
+  void test(
     `savevm qemu - ${c.title}: parses to the last byte and matches QEMU's counters`,
     { timeout: 180_000 },
     async () => {
@@ -128,7 +128,7 @@ for (const c of cases) {
   );
 }
 
-test(
+void test(
   'savevm qemu - a stream without section footers (pc-i440fx-2.3) is refused with a typed error at its first device section',
   { timeout: 120_000 },
   async () => {

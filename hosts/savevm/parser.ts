@@ -43,7 +43,7 @@ export interface SavevmParserOptions {
 export class SavevmParser {
   private readonly ctx: ParseContext;
   private readonly steps: Step;
-  private failure: unknown = null;
+  private failure: Error | null = null;
   private finished = false;
 
   constructor(options: SavevmParserOptions = {}) {
@@ -88,8 +88,8 @@ export class SavevmParser {
     try {
       if (!this.finished && this.steps.next().done === true) this.finished = true;
     } catch (err) {
-      this.failure = err;
-      throw err;
+      this.failure = err instanceof Error ? err : new Error(String(err));
+      throw this.failure;
     }
     if (this.finished && this.ctx.q.available > 0) {
       this.failure = new SavevmError(

@@ -44,7 +44,7 @@ async function fakeQmp(
   return { path, server, seen };
 }
 
-test('qmp client - greets, negotiates capabilities, and matches answers to commands by id', async () => {
+void test('qmp client - greets, negotiates capabilities, and matches answers to commands by id', async () => {
   const { path, server, seen } = await fakeQmp((cmd, s) => {
     if (cmd.execute === 'query-status') {
       // Answer out of order with an event in between: ids, not order, match answers.
@@ -79,7 +79,7 @@ test('qmp client - greets, negotiates capabilities, and matches answers to comma
   }
 });
 
-test('qmp client - QEMU errors become QmpCommandError, bad answers QmpProtocolError, a lost socket QmpConnectionError', async () => {
+void test('qmp client - QEMU errors become QmpCommandError, bad answers QmpProtocolError, a lost socket QmpConnectionError', async () => {
   const { path, server } = await fakeQmp((cmd, s) => {
     if (cmd.execute === 'migrate') {
       s.write(
@@ -108,6 +108,6 @@ test('qmp client - QEMU errors become QmpCommandError, bad answers QmpProtocolEr
   }
 });
 
-test('qmp client - connecting to a socket that never appears fails with QmpConnectionError', async () => {
+void test('qmp client - connecting to a socket that never appears fails with QmpConnectionError', async () => {
   await assert.rejects(QmpClient.connect('/nonexistent/ferry-qmp.sock', 300), QmpConnectionError);
 });

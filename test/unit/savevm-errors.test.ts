@@ -38,11 +38,11 @@ const at = (type: string, nth = 0): { offset: number; bytes: number } => {
   return e;
 };
 
-test('savevm errors - bad magic is refused at byte 0', () => {
+void test('savevm errors - bad magic is refused at byte 0', () => {
   expectError(Buffer.from('GZIP....'.repeat(2)), 'SAVEVM_BAD_MAGIC', 0, /not a QEMU migration stream/);
 });
 
-test('savevm errors - version 2 is refused clearly at byte 4', () => {
+void test('savevm errors - version 2 is refused clearly at byte 4', () => {
   expectError(
     patch(sampleStream(), 4, '00000002'),
     'SAVEVM_UNSUPPORTED_VERSION',
@@ -52,13 +52,13 @@ test('savevm errors - version 2 is refused clearly at byte 4', () => {
   expectError(patch(sampleStream(), 4, '00000009'), 'SAVEVM_UNSUPPORTED_VERSION', 4);
 });
 
-test('savevm errors - an unknown section type is refused where it stands', () => {
+void test('savevm errors - an unknown section type is refused where it stands', () => {
   const s = sampleStream();
   expectError(patch(s, 26, '09'), 'SAVEVM_UNKNOWN_SECTION_TYPE', 26, /unknown section type 0x9/);
   expectError(patch(s, 26, '06'), 'SAVEVM_UNKNOWN_SECTION_TYPE', 26, /before QEMU_VM_EOF/);
 });
 
-test('savevm errors - every truncation of a valid stream is SAVEVM_TRUNCATED, never a success or another error', () => {
+void test('savevm errors - every truncation of a valid stream is SAVEVM_TRUNCATED, never a success or another error', () => {
   const s = SAMPLE;
   const eofAt = EVENTS.find((e) => e.type === 'eof')!.offset;
   for (let cut = 0; cut < s.length; cut += cut < 200 || cut > eofAt - 50 ? 1 : 97) {
@@ -70,7 +70,7 @@ test('savevm errors - every truncation of a valid stream is SAVEVM_TRUNCATED, ne
   }
 });
 
-test('savevm errors - a RAM section footer naming another section is SAVEVM_BAD_FOOTER', () => {
+void test('savevm errors - a RAM section footer naming another section is SAVEVM_BAD_FOOTER', () => {
   const s = sampleStream();
   const start = at('section-start');
   const footerAt = start.offset + start.bytes - 5;
@@ -78,7 +78,7 @@ test('savevm errors - a RAM section footer naming another section is SAVEVM_BAD_
   expectError(patch(s, footerAt + 1, '00000005'), 'SAVEVM_BAD_FOOTER', footerAt, /names section 5/);
 });
 
-test('savevm errors - lengths past sane bounds are refused without allocating', () => {
+void test('savevm errors - lengths past sane bounds are refused without allocating', () => {
   expectError(patch(sampleStream(), 9, 'fffffff0'), 'SAVEVM_LENGTH_OUT_OF_BOUNDS', 9, /machine type name/);
   const s = sampleStream();
   const descAt = s.lastIndexOf(Buffer.from('{"page_size"')) - 5;
@@ -86,7 +86,7 @@ test('savevm errors - lengths past sane bounds are refused without allocating', 
   expectError(ramRecord('ffff000000000004'), 'SAVEVM_LENGTH_OUT_OF_BOUNDS', RAM_RECORD_AT, /RAM size/);
 });
 
-test('savevm errors - RAM flags: unknown bits, bad combinations and unsupported encodings', () => {
+void test('savevm errors - RAM flags: unknown bits, bad combinations and unsupported encodings', () => {
   expectError(
     ramRecord('0000000000000400'),
     'SAVEVM_UNKNOWN_RAM_FLAG',
@@ -100,7 +100,7 @@ test('savevm errors - RAM flags: unknown bits, bad combinations and unsupported 
   expectError(ramRecord('0000000000000200'), 'SAVEVM_UNSUPPORTED_RAM_FLAG', RAM_RECORD_AT, /multifd/);
 });
 
-test('savevm errors - pages of unknown blocks, outside their block or continuing nothing are refused', () => {
+void test('savevm errors - pages of unknown blocks, outside their block or continuing nothing are refused', () => {
   const name = Buffer.from('vga.vram').toString('hex');
   expectError(ramRecord(`000000000000000208${name}00`), 'SAVEVM_UNKNOWN_BLOCK', RAM_RECORD_AT, /'vga.vram'/);
   const ram = Buffer.from('pc.ram').toString('hex');
@@ -113,20 +113,20 @@ test('savevm errors - pages of unknown blocks, outside their block or continuing
   expectError(ramRecord('0000000000000022'), 'SAVEVM_BAD_RAM_RECORD', RAM_RECORD_AT, /continues a block/);
 });
 
-test('savevm errors - PART of a section that never started is SAVEVM_UNKNOWN_SECTION', () => {
+void test('savevm errors - PART of a section that never started is SAVEVM_UNKNOWN_SECTION', () => {
   const s = sampleStream();
   const partAt = at('section-part').offset;
   assert.equal(s[partAt], 0x02);
   expectError(patch(s, partAt + 1, '00000009'), 'SAVEVM_UNKNOWN_SECTION', partAt, /never started/);
 });
 
-test('savevm errors - an iterable section other than ram is refused as unsupported', () => {
+void test('savevm errors - an iterable section other than ram is refused as unsupported', () => {
   const s = written({ machine: 'pc', blocks: SAMPLE_BLOCKS }, (w) => w.header().ramStart().flush());
   const startAt = 8 + 1 + 4 + 2; // header, configuration of machine 'pc'
   expectError(patch(s, startAt + 6, '626c6b'), 'SAVEVM_UNSUPPORTED_SECTION', startAt, /'blk'/);
 });
 
-test('savevm errors - bytes after the end and a device description that contradicts the stream', () => {
+void test('savevm errors - bytes after the end and a device description that contradicts the stream', () => {
   expectError(
     Buffer.concat([sampleStream(), Buffer.from([0])]),
     'SAVEVM_TRAILING_DATA',
@@ -144,7 +144,7 @@ test('savevm errors - bytes after the end and a device description that contradi
   expectError(patch(s, brace + 1, '7e'), 'SAVEVM_BAD_DESCRIPTION', brace - 5, /not JSON/);
 });
 
-test('savevm errors - unknown commands and commands of the wrong length are refused', () => {
+void test('savevm errors - unknown commands and commands of the wrong length are refused', () => {
   const s = sampleStream();
   const insert = (hex: string): Buffer =>
     Buffer.concat([s.subarray(0, 26), Buffer.from(hex, 'hex'), s.subarray(26)]);
@@ -152,7 +152,7 @@ test('savevm errors - unknown commands and commands of the wrong length are refu
   expectError(insert('08000200020000'), 'SAVEVM_BAD_COMMAND', 26, /ping of 2 bytes, expected 4/);
 });
 
-test('savevm errors - a device section with no footer before the stream ends is truncated, not a hang', () => {
+void test('savevm errors - a device section with no footer before the stream ends is truncated, not a hang', () => {
   const s = realStream();
   const eofAt = s.lastIndexOf(Buffer.from('{"page_size"')) - 6;
   // Cut inside the last device section: the scan must give up at the end of the stream.

@@ -62,7 +62,7 @@ function survives(bytes: Buffer, mutations: Mutation[], chunk: number): void {
   assert.ok(grew < 64 * 1024 * 1024, `heap grew by ${grew} bytes`);
 }
 
-test('savevm fuzz - thousands of mutations of a written stream give events or a SavevmError', () => {
+void test('savevm fuzz - thousands of mutations of a written stream give events or a SavevmError', () => {
   const bytes = sampleStream();
   fc.assert(
     fc.property(
@@ -74,7 +74,7 @@ test('savevm fuzz - thousands of mutations of a written stream give events or a 
   );
 });
 
-test('savevm fuzz - mutations of a real QEMU stream, biased to its header, sections and tail', () => {
+void test('savevm fuzz - mutations of a real QEMU stream, biased to its header, sections and tail', () => {
   const bytes = realStream();
   // Damage where the structure is (the start and the device sections), not only in page data.
   const structure = fc.oneof(
@@ -100,7 +100,7 @@ test('savevm fuzz - mutations of a real QEMU stream, biased to its header, secti
   );
 });
 
-test('savevm fuzz - random bytes after a valid header give events or a SavevmError', () => {
+void test('savevm fuzz - random bytes after a valid header give events or a SavevmError', () => {
   const header = sampleStream().subarray(0, 26);
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 2048 }), fc.integer({ min: 1, max: 64 }), (tail, chunk) =>

@@ -12,7 +12,7 @@ function summarize(events: SavevmEvent[]): SummaryBuilder {
   return b;
 }
 
-test('savevm parser - the real QEMU fixture parses to its end with the page counts query-migrate reported', () => {
+void test('savevm parser - the real QEMU fixture parses to its end with the page counts query-migrate reported', () => {
   const bytes = realStream();
   const events = parse(bytes, [65536]);
   const { summary, details } = summarize(events);
@@ -30,7 +30,7 @@ test('savevm parser - the real QEMU fixture parses to its end with the page coun
   assert.ok(details.description?.devices.every((d) => d.describedBytes === d.streamBytes));
 });
 
-test('savevm parser - one byte at a time gives exactly the events of one big chunk (real and written streams)', () => {
+void test('savevm parser - one byte at a time gives exactly the events of one big chunk (real and written streams)', () => {
   for (const bytes of [realStream(), sampleStream()]) {
     const whole = parse(bytes);
     assert.deepEqual(parse(bytes, [1]), whole);
@@ -38,7 +38,7 @@ test('savevm parser - one byte at a time gives exactly the events of one big chu
   }
 });
 
-test('savevm parser - events carry the byte offset and size of each item, and tile the stream', () => {
+void test('savevm parser - events carry the byte offset and size of each item, and tile the stream', () => {
   const bytes = sampleStream();
   const events = parse(bytes);
   assert.deepEqual(
@@ -87,7 +87,7 @@ test('savevm parser - events carry the byte offset and size of each item, and ti
   assert.equal(cpu?.type === 'section-full' && cpu.deviceBytes, 17);
 });
 
-test('savevm parser - pages reach onPage with their payload, as views of the pushed chunk when they fit in it', () => {
+void test('savevm parser - pages reach onPage with their payload, as views of the pushed chunk when they fit in it', () => {
   const bytes = sampleStream();
   const pages: { block: string; address: number; data: Buffer | null }[] = [];
   let views = 0;
@@ -114,7 +114,7 @@ test('savevm parser - pages reach onPage with their payload, as views of the pus
   assert.equal(views, 4, 'no page was copied');
 });
 
-test('savevm parser - a QEMU_VM_COMMAND is listed with its length honoured', () => {
+void test('savevm parser - a QEMU_VM_COMMAND is listed with its length honoured', () => {
   const bytes = sampleStream();
   // Insert a PING command (id 2, length 4) right after the configuration section.
   const ping = Buffer.from([0x08, 0x00, 0x02, 0x00, 0x04, 0, 0, 0, 1]);
@@ -133,7 +133,7 @@ test('savevm parser - a QEMU_VM_COMMAND is listed with its length honoured', () 
   assert.equal(events.at(-1)?.type, 'vmdescription');
 });
 
-test('savevm parser - a push after a failure rethrows the same typed error', () => {
+void test('savevm parser - a push after a failure rethrows the same typed error', () => {
   const parser = new SavevmParser();
   let first: unknown;
   try {

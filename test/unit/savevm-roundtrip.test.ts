@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import type { SavevmEvent } from '../../hosts/savevm/events.ts';
@@ -12,7 +12,7 @@ import { page, parse, written } from './savevm-helpers.ts';
 
 const GiB = 1024 ** 3;
 
-test('savevm round trip - iterative passes, zero pages and devices come back exactly as written', () => {
+void test('savevm round trip - iterative passes, zero pages and devices come back exactly as written', () => {
   const blocks = [
     { id: 'pc.ram', length: 256 * 4096 },
     { id: '/rom@etc/acpi/tables', length: 32 * 4096 },
@@ -61,7 +61,7 @@ test('savevm round trip - iterative passes, zero pages and devices come back exa
   assert.equal(s.summary.machine, 'pc-q35-7.2');
 });
 
-test('savevm round trip - 1 GiB of zero-heavy RAM streams through writer and parser without being held', () => {
+void test('savevm round trip - 1 GiB of zero-heavy RAM streams through writer and parser without being held', () => {
   const blocks = [{ id: 'pc.ram', length: GiB }];
   const pages = GiB / 4096;
   const parser = new SavevmParser({ onPage: (p) => p.data && digest.update(p.data) });
@@ -104,7 +104,7 @@ test('savevm round trip - 1 GiB of zero-heavy RAM streams through writer and par
   assert.ok(grew < 96 * 1024 * 1024, `memory grew by ${grew} bytes while ${streamBytes} streamed`);
 });
 
-test('savevm stream - backpressure: a slow consumer holds the producer back, nothing piles up', async () => {
+void test('savevm stream - backpressure: a slow consumer holds the producer back, nothing piles up', async () => {
   const blocks = [{ id: 'pc.ram', length: 64 * 1024 * 1024 }];
   const source = new PassThrough({ highWaterMark: 64 * 1024 });
   const sink = new WritableSink(source);
@@ -149,15 +149,15 @@ test('savevm stream - backpressure: a slow consumer holds the producer back, not
   assert.ok(maxAhead < 2 * 1024 * 1024, `producer ran ${maxAhead} bytes ahead of a 64 MiB stream`);
 });
 
-test('savevm stream - SavevmParseStream emits events as objects and fails the pipeline with the typed error', async () => {
+void test('savevm stream - SavevmParseStream emits events as objects and fails the pipeline with the typed error', async () => {
   const good = written({ machine: 'pc', blocks: [{ id: 'pc.ram', length: 4096 }] }, (w) =>
     w.header().ramStart().ramSection(true).page('pc.ram', 0, page(1)).endRamSection().eof(),
   );
   const events: SavevmEvent[] = [];
   await pipeline(
-    async function* () {
-      for (let i = 0; i < good.length; i += 100) yield good.subarray(i, i + 100);
-    },
+    Readable.from(
+      Array.from({ length: Math.ceil(good.length / 100) }, (_, i) => good.subarray(i * 100, i * 100 + 100)),
+    ),
     new SavevmParseStream(),
     new Writable({
       objectMode: true,
@@ -173,9 +173,7 @@ test('savevm stream - SavevmParseStream emits events as objects and fails the pi
   );
   await assert.rejects(
     pipeline(
-      async function* () {
-        yield good.subarray(0, 100);
-      },
+      Readable.from([good.subarray(0, 100)]),
       new SavevmParseStream(),
       new Writable({ objectMode: true, write: (_e, _enc, done) => done() }),
     ),
