@@ -17,6 +17,9 @@ interface Case extends QemuOptions {
   expectMachine: string;
   /** Slow the migration down so a running guest gets several precopy passes. */
   bandwidth?: number;
+  /** Migration capabilities that add subsections to the configuration section. */
+  capabilities?: string[];
+  expectSubsections?: string[];
 }
 
 const NET = ['-netdev', 'user,id=n0', '-device', 'virtio-net-pci,netdev=n0'];
@@ -57,6 +60,26 @@ const cases: Case[] = [
     args: ['-device', 'virtio-balloon-pci', '-serial', 'null'],
     bandwidth: 2 * 1024 * 1024,
   },
+  {
+    title: 'pc, 64M, validate-uuid capability (configuration/uuid subsection), paused',
+    machine: 'pc',
+    memory: '64M',
+    paused: true,
+    expectMachine: 'pc-i440fx-7.2',
+    args: ['-uuid', '12345678-1234-1234-1234-123456789abc'],
+    capabilities: ['validate-uuid'],
+    expectSubsections: ['configuration/uuid'],
+  },
+  {
+    title:
+      'pc, 64M, x-ignore-shared capability (configuration/capabilities subsection, block addresses), paused',
+    machine: 'pc',
+    memory: '64M',
+    paused: true,
+    expectMachine: 'pc-i440fx-7.2',
+    capabilities: ['x-ignore-shared'],
+    expectSubsections: ['configuration/capabilities'],
+  },
 ];
 
 void test('savevm qemu - qemu-system-x86_64 is installed (or installable) for these tests', () => {
@@ -72,6 +95,10 @@ for (const c of cases) {
       try {
         if (c.bandwidth !== undefined) {
           await guest.qmp.execute('migrate-set-parameters', { 'max-bandwidth': c.bandwidth });
+        }
+        if (c.capabilities) {
+          const capabilities = c.capabilities.map((capability) => ({ capability, state: true }));
+          await guest.qmp.execute('migrate-set-capabilities', { capabilities });
         }
         if (!c.paused) await sleep(1000); // let the firmware run and dirty memory
         const file = join(guest.dir, 'stream.savevm');
@@ -107,6 +134,7 @@ for (const c of cases) {
           );
         }
         assert.equal(details.footers, true);
+        assert.deepEqual(details.subsections, c.expectSubsections ?? []);
         // The footer scan and QEMU's description agree on every device section, and none was
         // left unchecked (the parser refuses the stream on any disagreement).
         assert.ok(details.description, 'QEMU appended its device description');
