@@ -161,3 +161,38 @@ void test('savevm errors - a device section with no footer before the stream end
   assert.equal(err.code, 'SAVEVM_TRUNCATED');
   assert.match(err.message, /inside device section 'globalstate'/);
 });
+
+void test('savevm errors - an unknown configuration subsection or a page size other than 4 KiB is SAVEVM_BAD_CONFIGURATION', () => {
+  const config = HEAD.subarray(0, 15); // header and configuration of machine 'pc'
+  const sub = (name: string, body: string): Buffer =>
+    Buffer.concat([
+      config,
+      Buffer.from([0x05, name.length]),
+      Buffer.from(name),
+      Buffer.from(`00000001${body}`, 'hex'),
+    ]);
+  expectError(
+    sub('configuration/bogus', ''),
+    'SAVEVM_BAD_CONFIGURATION',
+    15,
+    /unknown configuration subsection/,
+  );
+  expectError(
+    sub('configuration/target-page-bits', '0000000d'),
+    'SAVEVM_BAD_CONFIGURATION',
+    15,
+    /target page bits 13/,
+  );
+  // 12 bits is x86's page size: accepted, and the stream goes on (here to an EOF without devices).
+  const ok = Buffer.concat([
+    sub('configuration/target-page-bits', '0000000c'),
+    HEAD.subarray(15),
+    Buffer.from('00', 'hex'),
+  ]);
+  const events = parse(ok, [1]);
+  assert.deepEqual(
+    events.filter((e) => e.type === 'subsection').map((e) => [e.name, e.offset, e.bytes]),
+    [['configuration/target-page-bits', 15, 1 + 1 + 30 + 4 + 4]],
+  );
+  assert.equal(events.at(-1)?.type, 'eof');
+});
