@@ -36,12 +36,17 @@ const ramStats = z.looseObject({
   'normal-bytes': z.number(),
   'dirty-sync-count': z.number(),
   'page-size': z.number().optional(),
+  mbps: z.number().optional(),
+  'pages-per-second': z.number().optional(),
+  'dirty-pages-rate': z.number().optional(),
 });
 
 export const migrationInfoSchema = z.looseObject({
   status: z.string().optional(),
   ram: ramStats.optional(),
   'total-time': z.number().optional(),
+  'setup-time': z.number().optional(),
+  'expected-downtime': z.number().optional(),
   downtime: z.number().optional(),
   'error-desc': z.string().optional(),
 });
@@ -60,7 +65,13 @@ export const commandReturns = {
   'query-migrate': migrationInfoSchema,
   'migrate-set-capabilities': empty,
   'migrate-set-parameters': empty,
+  'migrate-continue': empty,
+  'query-migrate-parameters': z.looseObject({}),
+  'query-migrate-capabilities': z.array(z.object({ capability: z.string(), state: z.boolean() })),
+  pmemsave: empty,
   'human-monitor-command': z.string(),
+  /** ferry's vendor command (emulated guests): a digest of guest memory and device state. */
+  'x-ferry-digest': z.object({ digest: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number() }),
 } as const;
 
 export interface QmpCommandArgs {
@@ -75,7 +86,12 @@ export interface QmpCommandArgs {
   'query-migrate': undefined;
   'migrate-set-capabilities': { capabilities: { capability: string; state: boolean }[] };
   'migrate-set-parameters': Record<string, string | number | boolean>;
+  'migrate-continue': { state: string };
+  'query-migrate-parameters': undefined;
+  'query-migrate-capabilities': undefined;
+  pmemsave: { val: number; size: number; filename: string };
   'human-monitor-command': { 'command-line': string };
+  'x-ferry-digest': undefined;
 }
 
 export type QmpCommand = keyof typeof commandReturns;
