@@ -23,6 +23,10 @@ export function routeTemporalLogs(logger: Logger): void {
   });
 }
 
+/** Errors that are part of normal group and leader churn, which kafkajs retries by itself. */
+const RETRIED_BY_KAFKAJS =
+  /coordinator is not available|not the correct coordinator|coordinator is loading|group is rebalancing|leader/i;
+
 /** A kafkajs logCreator writing through ferry's logger; errors kafkajs itself retries become warnings. */
 export function kafkaLogCreator(logger: Logger): logCreator {
   const log = logger.child('kafka');
@@ -31,11 +35,11 @@ export function kafkaLogCreator(logger: Logger): logCreator {
       const { message, ...rest } = entry;
       // Bounded retries are deliberate (see createProducer): duplicates are dropped by event id.
       if (message.startsWith('Limiting retries for the idempotent producer')) return;
-      const context: Record<string, unknown> = { broker: rest.broker as unknown, error: rest.error as unknown };
-      if (
-        level === KafkaLevel.ERROR &&
-        !/coordinator is not available|not the correct coordinator|leader/i.test(String(rest.error))
-      ) {
+      const context: Record<string, unknown> = {
+        broker: rest.broker as unknown,
+        error: rest.error as unknown,
+      };
+      if (level === KafkaLevel.ERROR && !RETRIED_BY_KAFKAJS.test(String(rest.error))) {
         log.error(message, context);
       } else if (level <= KafkaLevel.WARN) {
         log.warn(message, context);

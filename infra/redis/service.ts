@@ -64,6 +64,8 @@ export async function probeRedis(cfg: Config): Promise<Probe> {
   const client = new Redis(cfg.redis.port, cfg.bindHost, {
     lazyConnect: true,
     connectTimeout: 1500,
+    // Something that accepts the connection but never answers must not hang the probe.
+    commandTimeout: 2000,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });
