@@ -1,0 +1,169 @@
+// The source agent's end: the source guest migrates to `unix:<socketPath>`; its stream goes out
+// over TCP to the destination agent, which admitted us with the token it issued at Prepare.
+// The TCP connection and the handshake happen before the socket path exists, so a refused token
+// or an unreachable destination fails here, before the agent tells the guest to migrate.
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { rm } from 'node:fs/promises';
+import { DEFAULT_CONNECT_TIMEOUT_MS, connectTcp } from './connect.ts';
+import { TunnelError } from './errors.ts';
+import type { TunnelErrorCode } from './errors.ts';
+import { TUNNEL_PROTOCOL_VERSION, TunnelReply, encodeFrame, readFrame } from './frame.ts';
+import { Throttle } from './throttle.ts';
+import { TunnelEnd } from './tunnel-end.ts';
+import type { TunnelEndOptions } from './tunnel-end.ts';
+
+export interface SourceTunnelOptions extends TunnelEndOptions {
+  /** The unix socket the source guest will `migrate unix:` to; must not exist yet. */
+  socketPath: string;
+  /** The destination agent's data-plane address, from its Prepare cookie. */
+  destination: { host: string; port: number };
+  /** The one-time token the destination issued at Prepare. */
+  token: string;
+  /** Omit (or null) for no limit; changeable later with setBandwidth. */
+  bandwidthLimitBytesPerSec?: number | null;
+  connectTimeoutMs?: number;
+  /** How long to wait for the destination's reply to the header. */
+  handshakeTimeoutMs?: number;
+}
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+export class SourceTunnel extends TunnelEnd {
+  readonly side = 'source';
+  readonly socketPath: string;
+  private readonly throttle: Throttle;
+  private server: Server | null = null;
+  /** Set once we created the socket file, so we never remove someone else's. */
+  private ownsPath = false;
+
+  constructor(options: SourceTunnelOptions, peer: Socket) {
+    super(options);
+    this.socketPath = options.socketPath;
+    this.throttle = new Throttle(options.bandwidthLimitBytesPerSec ?? null);
+    this.track(peer);
+  }
+
+  /** Bytes per second for the stream, effective immediately; null lifts the limit. */
+  setBandwidth(bytesPerSecond: number | null): void {
+    this.throttle.setRate(bytesPerSecond);
+  }
+
+  get bandwidth(): number | null {
+    return this.throttle.bytesPerSecond;
+  }
+
+  /** Listens for the guest's one connection, then carries it to `peer`. */
+  async listen(peer: Socket, peerName: string): Promise<void> {
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
+    this.server = server;
+    server.on('connection', (guest) => {
+      if (this.server === null) {
+        guest.destroy(); // only the first connection is the guest's migration
+        return;
+      }
+      this.server = null;
+      server.close(); // also removes the socket file: nobody else can connect
+      this.carry(guest, peer, peerName, this.throttle);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.socketPath, () => {
+        this.ownsPath = true;
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', () => undefined); // after listening, nothing is reported here that matters
+  }
+
+  protected override async release(): Promise<void> {
+    this.throttle.destroy();
+    const server = this.server;
+    this.server = null;
+    if (server?.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+    // Node unlinks the socket file when the server closes; this is for the case it did not.
+    if (this.ownsPath) await rm(this.socketPath, { force: true }).catch(() => undefined);
+  }
+}
+
+export async function openSourceTunnel(options: SourceTunnelOptions): Promise<SourceTunnel> {
+  const { host, port } = options.destination;
+  const peerName = `${host}:${port}`;
+  const refuse = (code: TunnelErrorCode, message: string, cause?: unknown, reason?: string): TunnelError =>
+    new TunnelError(
+      code,
+      {
+        migrationId: options.migrationId,
+        vm: options.vm,
+        side: 'source',
+        offset: 0,
+        bytes: { toDestination: 0, toSource: 0 },
+        ...(reason === undefined ? {} : { reason }),
+      },
+      message,
+      { cause },
+    );
+
+  let peer: Socket;
+  try {
+    peer = await connectTcp(host, port, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+  } catch (err) {
+    throw refuse(
+      'TUNNEL_CONNECT_FAILED',
+      `cannot reach destination agent ${peerName}: ${(err as Error).message}`,
+      err,
+    );
+  }
+  peer.on('error', () => undefined); // the handshake below reports it
+  let reply: TunnelReply;
+  try {
+    peer.write(
+      encodeFrame({
+        version: TUNNEL_PROTOCOL_VERSION,
+        migrationId: options.migrationId,
+        token: options.token,
+      }),
+    );
+    reply = TunnelReply.parse(
+      await readFrame(peer, options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS),
+    );
+  } catch (err) {
+    peer.destroy();
+    throw refuse(
+      'TUNNEL_CONNECT_FAILED',
+      `handshake with ${peerName} failed: ${(err as Error).message}`,
+      err,
+    );
+  }
+  if (!reply.ok) {
+    peer.destroy();
+    if (reply.reason === 'target-unavailable') {
+      throw refuse(
+        'TUNNEL_CONNECT_FAILED',
+        `${peerName} could not reach the destination guest`,
+        undefined,
+        reply.reason,
+      );
+    }
+    throw refuse(
+      'TUNNEL_TOKEN_REFUSED',
+      `${peerName} refused the tunnel: ${reply.reason}`,
+      undefined,
+      reply.reason,
+    );
+  }
+
+  const tunnel = new SourceTunnel(options, peer);
+  try {
+    await tunnel.listen(peer, peerName);
+  } catch (err) {
+    await tunnel.close();
+    throw refuse(
+      'TUNNEL_LISTEN_FAILED',
+      `cannot listen on ${options.socketPath}: ${(err as Error).message}`,
+      err,
+    );
+  }
+  return tunnel;
+}
