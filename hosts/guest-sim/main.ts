@@ -1,0 +1,70 @@
+// The emulated guest process: `node --import tsx hosts/guest-sim/main.ts --spec FILE` (or
+// --spec-json JSON). It lives on its own like a QEMU process: it ignores SIGHUP and the loss of
+// its parent, stdin and stdout, logs to stderr, and ends on `quit`, SIGTERM/SIGINT (exit 0) or a
+// failed incoming migration (exit 1). Exit code 2: a bad spec.
+import { isFerryError } from '../../errors/ferry-error.ts';
+import { createLogger } from '../../infra/logging/logger.ts';
+import { EmulatedGuest } from './guest.ts';
+import { dispatch } from './qmp-commands.ts';
+import { QmpServer } from './qmp-server.ts';
+import { parseGuestArgv } from './spec.ts';
+import type { ResolvedGuestSpec } from './spec.ts';
+
+/** What the greeting says: QEMU 7.2's QMP, packaged as the emulated guest. */
+const GREETING = {
+  QMP: { version: { qemu: { micro: 0, minor: 2, major: 7 }, package: 'ferry-guest-sim' }, capabilities: [] },
+};
+
+process.stdout.on('error', () => undefined);
+process.stderr.on('error', () => undefined);
+
+let spec: ResolvedGuestSpec;
+try {
+  spec = parseGuestArgv(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`${isFerryError(err) ? err.message : String(err)}\n`);
+  process.exit(2);
+}
+
+const log = createLogger(`guest-sim/${spec.name}`, spec.logLevel);
+const guest = new EmulatedGuest(spec, log);
+const server = new QmpServer({
+  path: spec.qmpSocket,
+  greeting: GREETING,
+  dispatch: (command, args) => dispatch(guest, command, args),
+  log,
+});
+guest.onEvent((event, data) => server.broadcast(event, data));
+
+let exiting = false;
+guest.exit = (code, reason) => {
+  if (exiting) return;
+  exiting = true;
+  log.info('exiting', { code, reason });
+  guest.shutdown();
+  if (code === 0) guest.emit('SHUTDOWN', { guest: false, reason });
+  guest.incoming?.close();
+  void server.close().finally(() => process.exit(code));
+};
+
+process.on('SIGTERM', () => guest.exit(0, 'host-signal'));
+process.on('SIGINT', () => guest.exit(0, 'host-signal'));
+process.on('SIGHUP', () => log.info('SIGHUP ignored: the guest outlives its parent'));
+process.on('uncaughtException', (err) => {
+  log.error('bug in the emulated guest', { error: err.message, stack: err.stack });
+  process.exit(70);
+});
+
+try {
+  await server.listen();
+} catch (err) {
+  log.error('cannot listen on the QMP socket', { path: spec.qmpSocket, error: err as Error });
+  process.exit(1);
+}
+log.info('emulated guest started', {
+  pid: process.pid,
+  memoryMiB: spec.memoryMiB,
+  dirtyPagesPerSecond: spec.dirtyPagesPerSecond,
+  state: guest.runState,
+  qmp: spec.qmpSocket,
+});
