@@ -145,7 +145,7 @@ export class Harness {
       migrationId,
       vm: 'vm1',
       socketPath: this.path(`src-${migrationId}.sock`),
-      destination: this.listener!.address,
+      destination: extra.destination ?? this.listener!.address,
       token,
       onEvent: (e) => this.sourceEvents.push(e),
       ...extra,

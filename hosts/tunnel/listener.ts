@@ -222,6 +222,7 @@ export class TunnelListener {
     claimed = '',
   ): void {
     socket.end(encodeFrame({ ok: false, reason }));
+    socket.resume(); // read to the client's end, so the connection closes rather than lingers
     this.later(REFUSAL_LINGER_MS, () => socket.destroy());
     if (tunnel) {
       tunnel.refused(reason, remote);
