@@ -31,7 +31,7 @@ test('tunnel handshake - a frame split across writes is read whole and the bytes
     setTimeout(() => a.write(bytes.subarray(3)), 20);
     assert.deepEqual(TunnelHeader.parse(await readFrame(b, 1000)), header);
     b.resume();
-    const [rest] = (await new Promise((r) => b.once('data', (c) => r([c])))) as [Buffer];
+    const rest = await new Promise<Buffer>((r) => b.once('data', r));
     assert.equal(rest.toString(), 'QEVM');
   } finally {
     await close();
