@@ -1,0 +1,33 @@
+// The command line of a headless QEMU guest booting ferry's image. No -daemonize: the agent
+// spawns it detached itself and owns the pid file.
+import { checkQemuGuestSpec } from './spec.ts';
+import type { QemuGuestSpec } from './spec.ts';
+
+export interface QemuCommand {
+  command: string;
+  args: string[];
+}
+
+export function qemuGuestCommand(spec: QemuGuestSpec): QemuCommand {
+  const s = checkQemuGuestSpec(spec);
+  const append = [
+    ...(s.workingSetMiB === undefined ? [] : [`ws=${s.workingSetMiB}`]),
+    ...(s.delay === undefined ? [] : [`delay=${s.delay}`]),
+    ...(s.flushTlb === undefined ? [] : [`flush=${s.flushTlb ? 1 : 0}`]),
+  ].join(' ');
+  const args = [
+    ...['-name', s.vm],
+    // TCG: no KVM needed (nor wanted: hosts in CI have none); nothing QEMU would add on its own.
+    ...['-accel', 'tcg', '-nodefaults', '-no-user-config', '-display', 'none'],
+    ...['-machine', s.machine, '-m', String(s.memoryMiB)],
+    // No disk: a -kernel guest has no storage to complicate migration.
+    ...['-kernel', s.image],
+    ...(append === '' ? [] : ['-append', append]),
+    ...['-qmp', `unix:${s.qmpSocket},server=on,wait=off`],
+    ...(s.serialLog === undefined ? [] : ['-serial', `file:${s.serialLog}`]),
+    ...(s.paused ? ['-S'] : []),
+    // The incoming URI comes later with migrate-incoming, as libvirt does it.
+    ...(s.incoming ? ['-incoming', 'defer'] : []),
+  ];
+  return { command: s.qemuBinary, args };
+}

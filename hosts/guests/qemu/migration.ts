@@ -1,0 +1,83 @@
+// QEMU-to-QEMU migration over a unix socket, with no agent in between: the direct baseline the
+// tunnelled data plane is measured against, and what the QEMU guest tests drive.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { QmpClient } from '../../qmp/client.ts';
+import type { MigrationInfo } from '../../qmp/schema.ts';
+import { QemuMigrationError } from './errors.ts';
+
+export const DEFAULT_MIGRATION_TIMEOUT_MS = 120_000;
+const POLL_MS = 50;
+
+export interface WaitOptions {
+  timeoutMs?: number;
+  /** Called with every query-migrate answer while the migration runs. */
+  onPoll?: (info: MigrationInfo) => void | Promise<void>;
+}
+
+/** Polls the source's query-migrate until completed; failed or cancelled throw. */
+export async function waitForMigration(source: QmpClient, options: WaitOptions = {}): Promise<MigrationInfo> {
+  const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_MIGRATION_TIMEOUT_MS);
+  for (;;) {
+    const info = await source.execute('query-migrate');
+    await options.onPoll?.(info);
+    const status = info.status ?? 'none';
+    if (status === 'completed') return info;
+    if (status === 'failed' || status === 'cancelled') {
+      throw new QemuMigrationError(status, `migration ${status}: ${info['error-desc'] ?? 'no reason given'}`);
+    }
+    if (Date.now() > deadline) {
+      throw new QemuMigrationError(status, `migration still '${status}' after ${options.timeoutMs} ms`);
+    }
+    await sleep(POLL_MS);
+  }
+}
+
+/**
+ * Waits until an incoming guest has loaded the whole stream: its run state leaves 'inmigrate'
+ * (to 'paused' when started with -S, else 'running'). The source says completed a little
+ * before the destination has read the last bytes.
+ */
+export async function waitForIncoming(destination: QmpClient, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { status } = await destination.execute('query-status');
+    if (status !== 'inmigrate') return status;
+    if (Date.now() > deadline) {
+      throw new QemuMigrationError(status, `destination still 'inmigrate' after ${timeoutMs} ms`);
+    }
+    await sleep(POLL_MS);
+  }
+}
+
+export interface DirectMigration {
+  /** unix socket the destination listens on (migrate-incoming). */
+  socket: string;
+  /** migrate-set-parameters for the source, e.g. { 'max-bandwidth': 64 << 20 }. */
+  parameters?: Record<string, number | string | boolean>;
+}
+
+/** Starts a migration from `source` into `destination` (started with -incoming defer). */
+export async function startDirectMigration(
+  source: QmpClient,
+  destination: QmpClient,
+  migration: DirectMigration,
+): Promise<void> {
+  const uri = `unix:${migration.socket}`;
+  // The destination listens before the source connects, as in libvirt's Prepare then Perform.
+  await destination.execute('migrate-incoming', { uri });
+  if (migration.parameters) await source.execute('migrate-set-parameters', migration.parameters);
+  await source.execute('migrate', { uri });
+}
+
+/** Migrates and waits for both ends: the source's final statistics, destination loaded. */
+export async function migrateDirect(
+  source: QmpClient,
+  destination: QmpClient,
+  migration: DirectMigration,
+  options: WaitOptions = {},
+): Promise<MigrationInfo> {
+  await startDirectMigration(source, destination, migration);
+  const info = await waitForMigration(source, options);
+  await waitForIncoming(destination);
+  return info;
+}
