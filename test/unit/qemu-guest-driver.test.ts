@@ -68,7 +68,7 @@ void test('qemu guest driver - bad specs are refused with the field named', () =
   ];
   for (const [change, message] of bad) {
     assert.throws(
-      () => qemuGuestCommand({ ...spec, ...change } as typeof spec),
+      () => qemuGuestCommand({ ...spec, ...change }),
       (err: unknown) => err instanceof QemuGuestSpecError && message.test(err.message),
       JSON.stringify(change),
     );
