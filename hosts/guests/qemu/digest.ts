@@ -7,7 +7,7 @@ import { isAbsolute } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import type { QmpClient } from '../../qmp/client.ts';
-import { QemuGuestNotPausedError, QemuGuestSpecError } from './errors.ts';
+import { QemuGuestNotPausedError, QemuPmemsaveError } from './errors.ts';
 import { withPhysicalMemory } from './pmem.ts';
 import { MAX_MEMORY_MIB, checked } from './spec.ts';
 
@@ -49,7 +49,7 @@ export async function qemuRangeDigest(
   return withPhysicalMemory(qmp, r, r.scratchDir, async (file) => {
     const { size } = await stat(file);
     // QEMU writes what it can read; a short file would hash to a digest of something else.
-    if (size !== r.size) throw new QemuGuestSpecError(`pmemsave wrote ${size} bytes, not ${r.size}`);
+    if (size !== r.size) throw new QemuPmemsaveError(`pmemsave wrote ${size} bytes, not ${r.size}`);
     const hash = createHash('sha256');
     await pipeline(createReadStream(file), hash);
     return hash.digest('hex');

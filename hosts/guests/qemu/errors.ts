@@ -20,6 +20,11 @@ export class QemuGuestStatusError extends FerryError {
   readonly code = 'QEMU_GUEST_NO_STATUS';
 }
 
+/** pmemsave wrote less than asked: the range is not all RAM (or the disk is full). */
+export class QemuPmemsaveError extends FerryError {
+  readonly code = 'QEMU_PMEMSAVE_SHORT';
+}
+
 /** QEMU exited before it could be reached, or while it was awaited. */
 export class QemuGuestExitedError extends FerryError {
   readonly code = 'QEMU_GUEST_EXITED';

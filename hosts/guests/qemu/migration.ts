@@ -16,7 +16,8 @@ export interface WaitOptions {
 
 /** Polls the source's query-migrate until completed; failed or cancelled throw. */
 export async function waitForMigration(source: QmpClient, options: WaitOptions = {}): Promise<MigrationInfo> {
-  const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_MIGRATION_TIMEOUT_MS);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_MIGRATION_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const info = await source.execute('query-migrate');
     await options.onPoll?.(info);
@@ -26,7 +27,7 @@ export async function waitForMigration(source: QmpClient, options: WaitOptions =
       throw new QemuMigrationError(status, `migration ${status}: ${info['error-desc'] ?? 'no reason given'}`);
     }
     if (Date.now() > deadline) {
-      throw new QemuMigrationError(status, `migration still '${status}' after ${options.timeoutMs} ms`);
+      throw new QemuMigrationError(status, `migration still '${status}' after ${timeoutMs} ms`);
     }
     await sleep(POLL_MS);
   }
