@@ -1,0 +1,105 @@
+// ferry's events: one versioned envelope, one zod schema per event type, a union keyed on `type`.
+// Everything read back from Kafka is parsed with `parseEvent`; anything that fails is not an
+// event of ours (later: it goes to the dead-letter topic).
+import { z } from 'zod';
+
+export const EVENT_VERSION = 1;
+/** One topic for the event log, keyed by VM id so each VM's events keep their order. */
+export const EVENTS_TOPIC = 'ferry.events';
+export const EVENTS_PARTITIONS = 6;
+
+const vmName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, . _ - (max 63)');
+
+const envelope = {
+  /** Unique per event; readers drop duplicates by it (delivery is at least once). */
+  id: z.uuid(),
+  version: z.literal(EVENT_VERSION),
+  time: z.iso.datetime(),
+  host: z.string().min(1),
+  /** Per host, gap-free, in the order the agent recorded them. */
+  seq: z.number().int().nonnegative(),
+  vm: vmName.nullable(),
+  migrationId: z.string().min(1).nullable(),
+};
+
+const guestKind = z.enum(['emulated', 'qemu']);
+
+export const EventSchema = z.discriminatedUnion('type', [
+  z.object({
+    ...envelope,
+    type: z.literal('host.started'),
+    data: z.object({ uuid: z.uuid(), address: z.string() }),
+  }),
+  z.object({ ...envelope, type: z.literal('host.stopped'), data: z.object({}) }),
+  z.object({
+    ...envelope,
+    type: z.literal('guest.defined'),
+    data: z.object({ kind: guestKind, memoryMiB: z.number().int().positive(), incoming: z.boolean() }),
+  }),
+  z.object({
+    ...envelope,
+    type: z.literal('guest.started'),
+    data: z.object({ pid: z.number().int(), paused: z.boolean() }),
+  }),
+  z.object({ ...envelope, type: z.literal('guest.paused'), data: z.object({ reason: z.string() }) }),
+  z.object({ ...envelope, type: z.literal('guest.resumed'), data: z.object({ reason: z.string() }) }),
+  z.object({ ...envelope, type: z.literal('guest.stopped'), data: z.object({ reason: z.string() }) }),
+  z.object({ ...envelope, type: z.literal('guest.killed'), data: z.object({ reason: z.string() }) }),
+  z.object({
+    ...envelope,
+    type: z.literal('guest.reconnected'),
+    data: z.object({ pid: z.number().int(), status: z.string() }),
+  }),
+  z.object({
+    ...envelope,
+    type: z.literal('migration.status'),
+    data: z.object({
+      side: z.enum(['source', 'destination']),
+      status: z.string(),
+      error: z.string().optional(),
+    }),
+  }),
+  z.object({ ...envelope, type: z.literal('migration.pass'), data: z.object({ pass: z.number().int() }) }),
+  z.object({
+    ...envelope,
+    type: z.literal('savevm.section'),
+    data: z.object({
+      side: z.enum(['source', 'destination']),
+      kind: z.enum(['start', 'part', 'end', 'full', 'eof']),
+      idstr: z.string(),
+      offset: z.number().int().nonnegative(),
+      bytes: z.number().int().nonnegative(),
+      normalPages: z.number().int().nonnegative(),
+      zeroPages: z.number().int().nonnegative(),
+    }),
+  }),
+  z.object({
+    ...envelope,
+    type: z.literal('tunnel.closed'),
+    data: z.object({
+      side: z.enum(['source', 'destination']),
+      bytes: z.number().int().nonnegative(),
+      outcome: z.enum(['completed', 'broken', 'refused', 'aborted']),
+      offset: z.number().int().nonnegative().optional(),
+      error: z.string().optional(),
+    }),
+  }),
+]);
+
+export type FerryEvent = z.infer<typeof EventSchema>;
+export type EventType = FerryEvent['type'];
+/** What a producer supplies; the envelope's id, version, time, host and seq are filled in on record. */
+export type EventInput = {
+  [T in EventType]: {
+    type: T;
+    vm: string | null;
+    migrationId?: string | null;
+    data: Extract<FerryEvent, { type: T }>['data'];
+  };
+}[EventType];
+
+export function parseEvent(raw: unknown): FerryEvent {
+  return EventSchema.parse(raw);
+}
+
+export { vmName as VmNameSchema };
