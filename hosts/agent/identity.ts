@@ -1,0 +1,33 @@
+// A host's identity: its name and a UUID minted once and kept in its state dir, as libvirt keeps
+// a host UUID (the v3 cookie carries it so that a migration to the same host is refused).
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+export const HostNameSchema = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9-]{0,30}$/,
+    'host names are lower-case letters, digits and -, at most 31 characters',
+  );
+
+const IdentityFile = z.object({ name: HostNameSchema, uuid: z.uuid() });
+export type HostIdentity = z.infer<typeof IdentityFile>;
+
+export function hostStateDir(stateDir: string, name: string): string {
+  return join(stateDir, 'hosts', name);
+}
+
+export function loadOrCreateIdentity(dir: string, name: string): HostIdentity {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'identity.json');
+  if (existsSync(file)) return IdentityFile.parse(JSON.parse(readFileSync(file, 'utf8')));
+  const identity = { name: HostNameSchema.parse(name), uuid: randomUUID() };
+  writeFileSync(file, JSON.stringify(identity) + '\n');
+  return identity;
+}
+
+export function hostTaskQueue(name: string): string {
+  return `host.${name}`;
+}

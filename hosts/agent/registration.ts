@@ -1,0 +1,67 @@
+// A host's registration in Redis: who it is, where its data plane listens, how much memory it has
+// and uses, refreshed by a heartbeat. A host whose key expired is down (its agent stopped beating).
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+
+export const HEARTBEAT_MS = 2000;
+const TTL_MS = HEARTBEAT_MS * 3;
+
+export const HostRegistrationSchema = z.object({
+  name: z.string(),
+  uuid: z.uuid(),
+  address: z.string(),
+  dataPort: z.coerce.number().int(),
+  memoryMiB: z.coerce.number().int(),
+  usedMiB: z.coerce.number().int(),
+  guests: z.coerce.number().int(),
+  pid: z.coerce.number().int(),
+  heartbeatAt: z.iso.datetime(),
+});
+export type HostRegistration = z.infer<typeof HostRegistrationSchema>;
+
+/** Where registrations live; tests pass their own prefix. */
+export class HostRegistry {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix = 'ferry',
+  ) {}
+
+  private key(name: string): string {
+    return `${this.prefix}:host:${name}`;
+  }
+
+  private get set(): string {
+    return `${this.prefix}:hosts`;
+  }
+
+  async heartbeat(reg: HostRegistration, ttlMs = TTL_MS): Promise<void> {
+    const fields = Object.fromEntries(Object.entries(reg).map(([k, v]) => [k, String(v)]));
+    await this.redis
+      .multi()
+      .hset(this.key(reg.name), fields)
+      .pexpire(this.key(reg.name), ttlMs)
+      .sadd(this.set, reg.name)
+      .exec();
+  }
+
+  async deregister(name: string): Promise<void> {
+    await this.redis.multi().del(this.key(name)).srem(this.set, name).exec();
+  }
+
+  /** A live host's registration, or undefined if it is unknown or its heartbeat lapsed. */
+  async read(name: string): Promise<HostRegistration | undefined> {
+    const raw = await this.redis.hgetall(this.key(name));
+    return Object.keys(raw).length === 0 ? undefined : HostRegistrationSchema.parse(raw);
+  }
+
+  /** Every host that registered, live or not (a lapsed one is `down`). */
+  async list(): Promise<{ name: string; up: boolean; registration?: HostRegistration }[]> {
+    const names = (await this.redis.smembers(this.set)).sort();
+    return Promise.all(
+      names.map(async (name) => {
+        const registration = await this.read(name);
+        return registration ? { name, up: true, registration } : { name, up: false };
+      }),
+    );
+  }
+}

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import { loadOrCreateIdentity } from '../hosts/agent/identity.ts';
+import { HostRegistry } from '../hosts/agent/registration.ts';
+import { createRedis } from '../infra/redis/client.ts';
+import { realStack, uniqueName } from './support/stack.ts';
+
+let redis: Redis;
+const prefix = uniqueName('test:ferry');
+const dir = mkdtempSync(join(tmpdir(), 'ferry-identity-'));
+
+before(async () => {
+  redis = createRedis(await realStack(), 'test-registration');
+});
+
+after(async () => {
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('agent identity - a host keeps its UUID across restarts; a bad name is refused', () => {
+  const first = loadOrCreateIdentity(join(dir, 'a'), 'host-a');
+  assert.deepEqual(loadOrCreateIdentity(join(dir, 'a'), 'host-a'), first);
+  assert.notEqual(loadOrCreateIdentity(join(dir, 'b'), 'host-b').uuid, first.uuid);
+  assert.throws(() => loadOrCreateIdentity(join(dir, 'c'), 'Host_C'), /lower-case/);
+});
+
+test('agent registration - a registered host is up until its heartbeat lapses', async () => {
+  const registry = new HostRegistry(redis, prefix);
+  const reg = {
+    name: 'host-a',
+    uuid: loadOrCreateIdentity(join(dir, 'a'), 'host-a').uuid,
+    address: '127.0.0.2',
+    dataPort: 40123,
+    memoryMiB: 4096,
+    usedMiB: 1024,
+    guests: 2,
+    pid: process.pid,
+    heartbeatAt: new Date().toISOString(),
+  };
+  await registry.heartbeat(reg, 400);
+  assert.deepEqual(await registry.read('host-a'), reg);
+  assert.deepEqual(await registry.list(), [{ name: 'host-a', up: true, registration: reg }]);
+  await sleep(700);
+  assert.equal(await registry.read('host-a'), undefined);
+  assert.deepEqual(await registry.list(), [{ name: 'host-a', up: false }]);
+  await registry.deregister('host-a');
+  assert.deepEqual(await registry.list(), []);
+});
