@@ -1,0 +1,197 @@
+// The guests one agent runs. Each lives in STATE/hosts/<host>/guests/<vm>/ (guest.json, guest.pid,
+// qmp.sock, guest.log) and runs detached, so it outlives the agent as a QEMU process outlives
+// libvirtd; a restarted agent finds its guests there and reconnects.
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startDaemon } from '../../infra/process/daemon.ts';
+import { tailFile } from '../../infra/process/log-tail.ts';
+import { isSameProcessAlive, readLivePidFile, type PidRecord } from '../../infra/process/pid-file.ts';
+import type { Logger } from '../../infra/logging/logger.ts';
+import { QmpClient } from '../qmp/client.ts';
+import { GUEST_EXISTS, GUEST_START_FAILED, GUEST_UNKNOWN, GuestError } from './errors.ts';
+import { guestCommand } from './guest-command.ts';
+import {
+  GuestDefinitionSchema,
+  type GuestDefinition,
+  type GuestDefinitionInput,
+} from './guest-definition.ts';
+import type { Outbox } from './outbox.ts';
+
+const QMP_CONNECT_MS = 20_000;
+
+interface Running {
+  def: GuestDefinition;
+  pid: PidRecord;
+  qmp: QmpClient;
+}
+
+export class GuestManager {
+  private readonly guests = new Map<string, Running>();
+
+  constructor(
+    private readonly hostDir: string,
+    private readonly host: string,
+    private readonly outbox: Outbox,
+    private readonly log: Logger,
+    private readonly imageCacheDir: string,
+  ) {}
+
+  private paths(vm: string) {
+    const dir = join(this.hostDir, 'guests', vm);
+    return {
+      dir,
+      def: join(dir, 'guest.json'),
+      pid: join(dir, 'guest.pid'),
+      qmp: join(dir, 'qmp.sock'),
+      log: join(dir, 'guest.log'),
+    };
+  }
+
+  async start(input: GuestDefinitionInput, migrationId: string | null = null): Promise<{ pid: number }> {
+    const def = GuestDefinitionSchema.parse(input);
+    const p = this.paths(def.vm);
+    if (this.guests.has(def.vm) || readLivePidFile(p.pid)) {
+      throw new GuestError(GUEST_EXISTS, def.vm, this.host, 'a guest of that name already runs here', {
+        hint: 'choose another VM name, or stop or kill the running one first',
+      });
+    }
+    rmSync(p.dir, { recursive: true, force: true });
+    mkdirSync(p.dir, { recursive: true });
+    writeFileSync(p.def, JSON.stringify(def) + '\n');
+    const { command, args } = await guestCommand(def, p.qmp, this.imageCacheDir);
+    this.outbox.record({
+      type: 'guest.defined',
+      vm: def.vm,
+      migrationId,
+      data: { kind: def.kind, memoryMiB: def.memoryMiB, incoming: def.incoming },
+    });
+    const pid = startDaemon({ command, args, logPath: p.log, pidPath: p.pid });
+    let qmp: QmpClient;
+    try {
+      qmp = await this.connect(def.vm, pid);
+    } catch (err) {
+      if (isSameProcessAlive(pid)) process.kill(pid.pid, 'SIGKILL');
+      rmSync(p.dir, { recursive: true, force: true });
+      throw new GuestError(
+        GUEST_START_FAILED,
+        def.vm,
+        this.host,
+        `did not start: ${(err as Error).message}`,
+        {
+          cause: err,
+          hint: `its last log line: ${tailFile(p.log, 1) || '(empty)'}`,
+        },
+      );
+    }
+    this.guests.set(def.vm, { def, pid, qmp });
+    this.outbox.record({
+      type: 'guest.started',
+      vm: def.vm,
+      migrationId,
+      data: { pid: pid.pid, paused: def.paused || def.incoming },
+    });
+    this.log.info('guest started', { vm: def.vm, kind: def.kind, pid: pid.pid, memoryMiB: def.memoryMiB });
+    return { pid: pid.pid };
+  }
+
+  /** After an agent restart: reconnect to every guest whose process still runs; forget the dead. */
+  async recover(): Promise<{ reconnected: string[]; lost: string[] }> {
+    const root = join(this.hostDir, 'guests');
+    const reconnected: string[] = [];
+    const lost: string[] = [];
+    for (const vm of existsSync(root) ? readdirSync(root).sort() : []) {
+      const p = this.paths(vm);
+      const pid = readLivePidFile(p.pid);
+      const def = GuestDefinitionSchema.safeParse(safeJson(p.def));
+      if (!pid || !def.success) {
+        lost.push(vm);
+        rmSync(p.dir, { recursive: true, force: true });
+        this.outbox.record({ type: 'guest.stopped', vm, data: { reason: 'gone when the agent restarted' } });
+        continue;
+      }
+      const qmp = await this.connect(vm, pid);
+      const { status } = await qmp.execute('query-status');
+      this.guests.set(vm, { def: def.data, pid, qmp });
+      this.outbox.record({ type: 'guest.reconnected', vm, data: { pid: pid.pid, status } });
+      reconnected.push(vm);
+    }
+    this.log.info('guests recovered', { reconnected: reconnected.length, lost: lost.length });
+    return { reconnected, lost };
+  }
+
+  qmp(vm: string): QmpClient {
+    return this.get(vm).qmp;
+  }
+
+  definition(vm: string): GuestDefinition {
+    return this.get(vm).def;
+  }
+
+  list(): { vm: string; kind: string; memoryMiB: number; pid: number }[] {
+    return [...this.guests.values()].map((g) => ({
+      vm: g.def.vm,
+      kind: g.def.kind,
+      memoryMiB: g.def.memoryMiB,
+      pid: g.pid.pid,
+    }));
+  }
+
+  usedMemoryMiB(): number {
+    return [...this.guests.values()].reduce((sum, g) => sum + g.def.memoryMiB, 0);
+  }
+
+  /** SIGKILL by pid (as libvirt's qemuProcessKill), then forget the guest and say why. */
+  async kill(vm: string, reason: string, migrationId: string | null = null): Promise<void> {
+    const g = this.get(vm);
+    g.qmp.close();
+    if (isSameProcessAlive(g.pid)) process.kill(g.pid.pid, 'SIGKILL');
+    while (isSameProcessAlive(g.pid)) await sleep(20);
+    this.forget(vm);
+    this.outbox.record({ type: 'guest.killed', vm, migrationId, data: { reason } });
+    this.log.warn('guest killed', { vm, pid: g.pid.pid, reason });
+  }
+
+  /** Closes the QMP connections and leaves every guest running (the agent is going away). */
+  detachAll(): void {
+    for (const g of this.guests.values()) g.qmp.close();
+    this.guests.clear();
+  }
+
+  private forget(vm: string): void {
+    this.guests.delete(vm);
+    rmSync(this.paths(vm).dir, { recursive: true, force: true });
+  }
+
+  private get(vm: string): Running {
+    const g = this.guests.get(vm);
+    if (!g) throw new GuestError(GUEST_UNKNOWN, vm, this.host, 'no such guest on this host');
+    return g;
+  }
+
+  /** Connects to the guest's QMP socket, giving up early if the process dies while we wait. */
+  private async connect(vm: string, pid: PidRecord): Promise<QmpClient> {
+    let connected = false;
+    const exited = (async () => {
+      while (!connected && isSameProcessAlive(pid)) await sleep(100);
+      if (!connected) throw new Error('the guest process exited');
+    })();
+    try {
+      return await Promise.race([
+        QmpClient.connect(this.paths(vm).qmp, QMP_CONNECT_MS),
+        exited as Promise<never>,
+      ]);
+    } finally {
+      connected = true;
+      await exited.catch(() => undefined);
+    }
+  }
+}
+
+function safeJson(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
