@@ -4,6 +4,8 @@ import { reportAndExit } from './fail.ts';
 import { registerStack } from './stack.ts';
 import { registerDemo } from './demo.ts';
 import { registerSavevm } from './savevm.ts';
+import { registerHost } from './host.ts';
+import { registerGuest } from './guest.ts';
 
 const program = new Command('ferry')
   .description('Live-migrate virtual machines between hosts (libvirt migration v3 on Temporal)')
@@ -13,6 +15,8 @@ const program = new Command('ferry')
 registerStack(program);
 registerDemo(program);
 registerSavevm(program);
+registerHost(program);
+registerGuest(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,2 +1,3 @@
 // Every workflow the workers register (the bundle's entry point).
 export { smokeWorkflow } from './smoke.ts';
+export { hostOperation } from './host-operation.ts';

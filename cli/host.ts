@@ -1,0 +1,104 @@
+// `ferry host start NAME [--address 127.0.0.x] [--memory MIB] [--detach]` and `ferry host stop NAME`.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Command } from 'commander';
+import { FerryError } from '../errors/ferry-error.ts';
+import { AgentArgsSchema } from '../hosts/agent/agent-args.ts';
+import { hostStateDir, hostTaskQueue } from '../hosts/agent/identity.ts';
+import { HostRegistry } from '../hosts/agent/registration.ts';
+import { loadConfig, type Config } from '../infra/config.ts';
+import { startDaemon, stopDaemon } from '../infra/process/daemon.ts';
+import { tailFile } from '../infra/process/log-tail.ts';
+import { isSameProcessAlive, readLivePidFile } from '../infra/process/pid-file.ts';
+import { createRedis } from '../infra/redis/client.ts';
+
+export class HostCommandError extends FerryError {
+  readonly code = 'HOST_COMMAND_FAILED';
+}
+
+const AGENT_MAIN = join(import.meta.dirname, '..', 'hosts', 'agent', 'main.ts');
+const agentFiles = (cfg: Config, name: string) => {
+  const dir = hostStateDir(cfg.stateDir, name);
+  return { dir, pid: join(dir, 'agent.pid'), log: join(dir, 'agent.log') };
+};
+
+export function registerHost(program: Command): void {
+  const host = program.command('host').description('start and stop host agents');
+
+  host
+    .command('start')
+    .argument('<name>', 'host name: lower-case letters, digits and -')
+    .option('--address <ip>', 'loopback address of its data plane (127.0.0.x)')
+    .option('--memory <mib>', 'memory the host offers to guests')
+    .option('--detach', 'run in the background (log and pid file in its state dir)')
+    .description('start the agent of host NAME')
+    .action(async (name: string, opts: { address?: string; memory?: string; detach?: boolean }) => {
+      const args = AgentArgsSchema.parse({ name, address: opts.address, memoryMiB: opts.memory });
+      const cfg = loadConfig();
+      const files = agentFiles(cfg, args.name);
+      const running = readLivePidFile(files.pid);
+      if (running) {
+        throw new HostCommandError(`host ${args.name} already runs (pid ${running.pid})`, {
+          hint: `stop it first with \`ferry host stop ${args.name}\``,
+        });
+      }
+      const argv = ['--name', args.name, '--address', args.address, '--memory', String(args.memoryMiB)];
+      if (!opts.detach) {
+        const { HostAgent } = await import('../hosts/agent/agent.ts');
+        const { createLogger } = await import('../infra/logging/logger.ts');
+        const log = createLogger(`agent ${args.name}`);
+        const agent = await HostAgent.start(cfg, args, log);
+        await new Promise<void>((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
+        await agent.stop();
+        return;
+      }
+      mkdirSync(files.dir, { recursive: true });
+      const record = startDaemon({
+        command: process.execPath,
+        args: ['--import', import.meta.resolve('tsx'), AGENT_MAIN, ...argv],
+        logPath: files.log,
+        pidPath: files.pid,
+      });
+      const redis = createRedis(cfg, 'ferry-cli');
+      try {
+        const registry = new HostRegistry(redis);
+        const deadline = Date.now() + 90_000;
+        for (;;) {
+          const reg = await registry.read(args.name);
+          if (reg && reg.pid === record.pid) break;
+          if (!isSameProcessAlive(record) || Date.now() > deadline) {
+            throw new HostCommandError(
+              `host ${args.name} did not come up: ${tailFile(files.log, 1) || '(empty log)'}`,
+              {
+                hint: `read ${files.log}`,
+              },
+            );
+          }
+          await sleep(200);
+        }
+      } finally {
+        redis.disconnect();
+      }
+      console.log(
+        `host ${args.name} up: pid ${record.pid}, task queue ${hostTaskQueue(args.name)}, data plane on ${args.address}, log ${files.log}`,
+      );
+    });
+
+  host
+    .command('stop')
+    .argument('<name>', 'host name')
+    .description('stop the agent of host NAME (its guests keep running, as QEMU outlives libvirtd)')
+    .action(async (name: string) => {
+      const cfg = loadConfig();
+      const files = agentFiles(cfg, AgentArgsSchema.shape.name.parse(name));
+      const running = readLivePidFile(files.pid);
+      if (!running) {
+        throw new HostCommandError(`host ${name} is not running here`, {
+          hint: 'see `ferry host start --help`',
+        });
+      }
+      const how = await stopDaemon(running, files.pid);
+      console.log(`host ${name} ${how} (pid ${running.pid})`);
+    });
+}

@@ -1,0 +1,141 @@
+// One host agent: its identity, its guests, its data-plane listener, its Temporal worker on
+// `host.<name>`, its Redis registration and its event outbox. Stopping an agent leaves its guests
+// running (as stopping libvirtd leaves QEMU running); a new agent reconnects to them.
+import { join } from 'node:path';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Redis } from 'ioredis';
+import { createHostActivities } from '../../activities/host.ts';
+import type { Config } from '../../infra/config.ts';
+import { createKafka } from '../../infra/kafka/bus.ts';
+import { routeTemporalLogs } from '../../infra/logging/libraries.ts';
+import type { Logger } from '../../infra/logging/logger.ts';
+import { createRedis } from '../../infra/redis/client.ts';
+import { connectWorker } from '../../infra/temporal/connect.ts';
+import { TunnelListener } from '../tunnel/index.ts';
+import { GuestManager } from './guests.ts';
+import { hostStateDir, hostTaskQueue, loadOrCreateIdentity, type HostIdentity } from './identity.ts';
+import { Outbox } from './outbox.ts';
+import { HEARTBEAT_MS, HostRegistry } from './registration.ts';
+import { Shipper } from './shipper.ts';
+
+export interface HostAgentOptions {
+  name: string;
+  /** Loopback address of this host's data plane (127.0.0.x). */
+  address: string;
+  /** Memory this host offers to guests. */
+  memoryMiB: number;
+}
+
+export class HostAgent {
+  private heartbeat: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  private constructor(
+    readonly identity: HostIdentity,
+    readonly options: HostAgentOptions,
+    readonly guests: GuestManager,
+    private readonly outbox: Outbox,
+    private readonly shipper: Shipper,
+    private readonly redis: Redis,
+    private readonly registry: HostRegistry,
+    private readonly tunnels: TunnelListener,
+    private readonly connection: NativeConnection,
+    private readonly worker: Worker,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(cfg: Config, options: HostAgentOptions, log: Logger): Promise<HostAgent> {
+    routeTemporalLogs(log);
+    const dir = hostStateDir(cfg.stateDir, options.name);
+    const identity = loadOrCreateIdentity(dir, options.name);
+    const outbox = new Outbox(dir, options.name);
+    const shipper = new Shipper(createKafka(cfg, `agent-${options.name}`, log), outbox, log.child('events'));
+    shipper.start();
+    const guests = new GuestManager(
+      dir,
+      options.name,
+      outbox,
+      log.child('guests'),
+      join(cfg.cacheDir, 'guest-images'),
+    );
+    const recovered = await guests.recover();
+    const tunnels = await TunnelListener.listen({ host: options.address, port: 0 });
+    const redis = createRedis(cfg, `agent-${options.name}`);
+    const registry = new HostRegistry(redis);
+    const connection = await connectWorker(cfg);
+    const worker = await Worker.create({
+      connection,
+      namespace: cfg.temporal.namespace,
+      taskQueue: hostTaskQueue(options.name),
+      workflowsPath: join(import.meta.dirname, '..', '..', 'workflows', 'index.ts'),
+      activities: createHostActivities({ host: options.name, guests, memoryMiB: options.memoryMiB }),
+    });
+    const agent = new HostAgent(
+      identity,
+      options,
+      guests,
+      outbox,
+      shipper,
+      redis,
+      registry,
+      tunnels,
+      connection,
+      worker,
+      log,
+    );
+    outbox.record({
+      type: 'host.started',
+      vm: null,
+      data: { uuid: identity.uuid, address: `${options.address}:${tunnels.address.port}` },
+    });
+    await agent.beat();
+    agent.heartbeat = setInterval(() => void agent.beat(), HEARTBEAT_MS);
+    agent.running = worker.run();
+    log.info('host agent up', {
+      host: options.name,
+      uuid: identity.uuid,
+      taskQueue: hostTaskQueue(options.name),
+      dataPlane: `${options.address}:${tunnels.address.port}`,
+      guests: recovered.reconnected.length,
+      lost: recovered.lost.length,
+    });
+    return agent;
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      await this.registry.heartbeat({
+        name: this.options.name,
+        uuid: this.identity.uuid,
+        address: this.options.address,
+        dataPort: this.tunnels.address.port,
+        memoryMiB: this.options.memoryMiB,
+        usedMiB: this.guests.usedMemoryMiB(),
+        guests: this.guests.list().length,
+        pid: process.pid,
+        heartbeatAt: new Date().toISOString(),
+      });
+    } catch (err) {
+      this.log.warn('heartbeat to Redis failed; the host will look down until it succeeds', {
+        error: (err as Error).message,
+      });
+    }
+  }
+
+  /** Leaves the guests running, ships what it can of the outbox, deregisters. */
+  async stop(): Promise<void> {
+    clearInterval(this.heartbeat);
+    this.outbox.record({ type: 'host.stopped', vm: null, data: {} });
+    this.worker.shutdown();
+    await this.running;
+    await this.connection.close();
+    await this.tunnels.close();
+    this.guests.detachAll();
+    await this.registry.deregister(this.options.name).catch(() => undefined);
+    this.redis.disconnect();
+    await this.shipper.drain(5000);
+    await this.shipper.stop();
+    this.outbox.close();
+    this.log.info('host agent stopped; its guests keep running', { host: this.options.name });
+  }
+}

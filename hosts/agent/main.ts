@@ -1,0 +1,39 @@
+// The host agent process: `node --import tsx hosts/agent/main.ts --name N --address A --memory M`.
+// `ferry host start --detach` runs it in the background with its log in the host's state dir.
+import { parseArgs } from 'node:util';
+import { reportAndExit } from '../../cli/fail.ts';
+import { loadConfig } from '../../infra/config.ts';
+import { createLogger } from '../../infra/logging/logger.ts';
+import { HostAgent } from './agent.ts';
+import { AgentArgsSchema } from './agent-args.ts';
+
+try {
+  const { values } = parseArgs({
+    options: { name: { type: 'string' }, address: { type: 'string' }, memory: { type: 'string' } },
+    strict: true,
+  });
+  const args = AgentArgsSchema.parse({
+    name: values.name,
+    address: values.address,
+    memoryMiB: values.memory,
+  });
+  const log = createLogger(`agent ${args.name}`);
+  const agent = await HostAgent.start(loadConfig(), args, log);
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping on signal');
+    agent.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('stop failed', { error: err instanceof Error ? err.message : String(err) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+} catch (err) {
+  reportAndExit(err);
+}

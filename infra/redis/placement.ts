@@ -1,0 +1,20 @@
+// Where each VM runs, cluster-wide: one key per VM naming its host. Claimed atomically (SET NX), so
+// two `guest start` of the same name cannot both succeed.
+import type { Redis } from 'ioredis';
+import { loadScript } from './scripts.ts';
+
+const key = (vm: string) => `ferry:vm:${vm}`;
+
+export async function claimPlacement(redis: Redis, vm: string, host: string): Promise<string | null> {
+  const ok = await redis.set(key(vm), host, 'NX');
+  return ok === 'OK' ? null : await redis.get(key(vm));
+}
+
+export async function placementOf(redis: Redis, vm: string): Promise<string | null> {
+  return redis.get(key(vm));
+}
+
+/** Forgets the placement only if it still names `host`. */
+export async function releasePlacement(redis: Redis, vm: string, host: string): Promise<void> {
+  await loadScript(redis, 'placement-release')([key(vm)], [host]);
+}
