@@ -1,13 +1,19 @@
 // The guest operations a host agent offers on its own task queue (`host.<name>`). The v3
 // migration's phases will be built on these; for now they are what `ferry guest ...` runs.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { Context } from '@temporalio/activity';
+import { guestMemoryDigest } from '../hosts/agent/digest.ts';
 import type { GuestDefinitionInput } from '../hosts/agent/guest-definition.ts';
 import type { GuestManager } from '../hosts/agent/guests.ts';
-import { qemuMemoryDigest } from '../hosts/guests/qemu/digest.ts';
+import {
+  migrateOut,
+  prepareIncoming,
+  waitIncoming,
+  type MigrateOutInput,
+  type MigrationDeps,
+  type PrepareIncomingInput,
+} from '../hosts/agent/migration.ts';
 
-export interface HostActivityDeps {
+export interface HostActivityDeps extends MigrationDeps {
   host: string;
   guests: GuestManager;
   /** Memory this host offers to guests. */
@@ -49,16 +55,17 @@ export function createHostActivities(deps: HostActivityDeps) {
       await guests.kill(vm, 'stopped by operator');
     },
     async guestDigest(vm: string): Promise<GuestDigest> {
-      const def = guests.definition(vm);
-      if (def.kind === 'emulated') {
-        return { vm, host, digest: (await guests.qmp(vm).execute('x-ferry-digest')).digest };
-      }
-      const scratch = mkdtempSync(join(tmpdir(), 'ferry-digest-'));
-      try {
-        return { vm, host, digest: await qemuMemoryDigest(guests.qmp(vm), def.memoryMiB, scratch) };
-      } finally {
-        rmSync(scratch, { recursive: true, force: true });
-      }
+      return { vm, host, digest: await guestMemoryDigest(guests, vm) };
+    },
+    async prepareIncoming(input: PrepareIncomingInput) {
+      return prepareIncoming(deps, input);
+    },
+    /** Heartbeats its progress (like domjobinfo); the workflow sets the heartbeat timeout. */
+    async migrateOut(input: MigrateOutInput) {
+      return migrateOut(deps, input, (p) => Context.current().heartbeat(p));
+    },
+    async waitIncoming(input: { migrationId: string; vm: string; timeoutMs: number }) {
+      return waitIncoming(deps, input);
     },
   };
 }

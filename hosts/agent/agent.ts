@@ -68,7 +68,13 @@ export class HostAgent {
       namespace: cfg.temporal.namespace,
       taskQueue: hostTaskQueue(options.name),
       workflowsPath: join(import.meta.dirname, '..', '..', 'workflows', 'index.ts'),
-      activities: createHostActivities({ host: options.name, guests, memoryMiB: options.memoryMiB }),
+      activities: createHostActivities({
+        host: options.name,
+        guests,
+        memoryMiB: options.memoryMiB,
+        tunnels,
+        outbox,
+      }),
     });
     const agent = new HostAgent(
       identity,

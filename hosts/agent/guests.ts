@@ -45,6 +45,9 @@ export class GuestManager {
       pid: join(dir, 'guest.pid'),
       qmp: join(dir, 'qmp.sock'),
       log: join(dir, 'guest.log'),
+      /** Where an incoming guest listens (migrate-incoming) and an outgoing one connects (migrate). */
+      incoming: join(dir, 'in.sock'),
+      outgoing: join(dir, 'out.sock'),
     };
   }
 
@@ -118,6 +121,12 @@ export class GuestManager {
     }
     this.log.info('guests recovered', { reconnected: reconnected.length, lost: lost.length });
     return { reconnected, lost };
+  }
+
+  migrationSockets(vm: string): { incoming: string; outgoing: string } {
+    this.get(vm);
+    const p = this.paths(vm);
+    return { incoming: p.incoming, outgoing: p.outgoing };
   }
 
   qmp(vm: string): QmpClient {

@@ -1,0 +1,252 @@
+// The data-plane half of a migration, as plain functions the v3 phases call on each host:
+// prepareIncoming (destination: a paused incoming guest behind a one-time tunnel token),
+// migrateOut (source: the guest migrates through the tunnel, watched for progress), and
+// waitIncoming (destination: the stream arrived whole and the guest loaded it).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FerryError } from '../../errors/ferry-error.ts';
+import type { MigrationInfo } from '../qmp/schema.ts';
+import { openSourceTunnel, type DestinationTunnel, type TunnelListener } from '../tunnel/index.ts';
+import { guestMemoryDigest } from './digest.ts';
+import type { GuestManager } from './guests.ts';
+import type { Outbox } from './outbox.ts';
+import { tunnelEventToLog } from './tunnel-events.ts';
+
+export class MigrationError extends FerryError {
+  constructor(
+    readonly code: 'MIGRATION_FAILED' | 'MIGRATION_NO_PROGRESS' | 'MIGRATION_UNKNOWN',
+    readonly vm: string,
+    readonly host: string,
+    readonly side: 'source' | 'destination',
+    message: string,
+    options?: { cause?: unknown; hint?: string },
+  ) {
+    super(`migration of ${vm} (${side} ${host}): ${message}`, options);
+  }
+}
+
+export interface MigrationDeps {
+  host: string;
+  guests: GuestManager;
+  tunnels: TunnelListener;
+  outbox: Outbox;
+}
+
+export interface PrepareIncomingInput {
+  migrationId: string;
+  vm: string;
+  kind: 'emulated' | 'qemu';
+  memoryMiB: number;
+  tokenTtlMs?: number;
+}
+
+export interface IncomingTicket {
+  host: string;
+  dataHost: string;
+  dataPort: number;
+  token: string;
+}
+
+export interface MigrateOutInput {
+  migrationId: string;
+  vm: string;
+  destination: { host: string; port: number };
+  token: string;
+  maxBandwidthBytesPerSec?: number;
+  downtimeLimitMs?: number;
+  /** The migration fails (and is cancelled) when `remaining` has not shrunk for this long. */
+  progressTimeoutMs: number;
+}
+
+export interface MigrationProgress {
+  status: string;
+  transferred: number;
+  remaining: number;
+  passes: number;
+  expectedDowntimeMs: number;
+}
+
+export interface MigrateOutResult extends MigrationProgress {
+  totalTimeMs: number;
+  downtimeMs: number;
+  /** The guest's memory digest at the stop (the source stays paused after a completed migration). */
+  digest: string;
+}
+
+const incoming = new Map<string, DestinationTunnel>();
+
+export async function prepareIncoming(
+  deps: MigrationDeps,
+  input: PrepareIncomingInput,
+): Promise<IncomingTicket> {
+  const { guests, outbox, tunnels } = deps;
+  await guests.start(
+    { vm: input.vm, kind: input.kind, memoryMiB: input.memoryMiB, paused: true, incoming: true },
+    input.migrationId,
+  );
+  const { incoming: socket } = guests.migrationSockets(input.vm);
+  await guests.qmp(input.vm).execute('migrate-incoming', { uri: `unix:${socket}` });
+  const expectation = tunnels.expect({
+    migrationId: input.migrationId,
+    vm: input.vm,
+    target: socket,
+    ttlMs: input.tokenTtlMs ?? 60_000,
+    onEvent: (e) => {
+      const ev = tunnelEventToLog(e);
+      if (ev) outbox.record(ev);
+    },
+  });
+  // The completion is awaited by waitIncoming; a failure before then must not go unhandled.
+  expectation.tunnel.completion.catch(() => undefined);
+  incoming.set(input.migrationId, expectation.tunnel);
+  return {
+    host: deps.host,
+    dataHost: expectation.address.host,
+    dataPort: expectation.address.port,
+    token: expectation.token,
+  };
+}
+
+export async function migrateOut(
+  deps: MigrationDeps,
+  input: MigrateOutInput,
+  heartbeat: (p: MigrationProgress) => void,
+): Promise<MigrateOutResult> {
+  const { guests, outbox, host } = deps;
+  const qmp = guests.qmp(input.vm);
+  const { outgoing } = guests.migrationSockets(input.vm);
+  const tunnel = await openSourceTunnel({
+    migrationId: input.migrationId,
+    vm: input.vm,
+    socketPath: outgoing,
+    destination: input.destination,
+    token: input.token,
+    onEvent: (e) => {
+      const ev = tunnelEventToLog(e);
+      if (ev) outbox.record(ev);
+    },
+  });
+  tunnel.completion.catch(() => undefined);
+  const record = (status: string, error?: string) =>
+    outbox.record({
+      type: 'migration.status',
+      vm: input.vm,
+      migrationId: input.migrationId,
+      data: { side: 'source', status, ...(error ? { error } : {}) },
+    });
+  const offPass = qmp.onEvent((e) => {
+    if (e.event === 'MIGRATION_PASS') {
+      const pass = Number((e.data as { pass?: number } | undefined)?.pass ?? 0);
+      outbox.record({ type: 'migration.pass', vm: input.vm, migrationId: input.migrationId, data: { pass } });
+    }
+  });
+  try {
+    const params: Record<string, number> = {};
+    if (input.maxBandwidthBytesPerSec !== undefined) params['max-bandwidth'] = input.maxBandwidthBytesPerSec;
+    if (input.downtimeLimitMs !== undefined) params['downtime-limit'] = input.downtimeLimitMs;
+    if (Object.keys(params).length > 0) await qmp.execute('migrate-set-parameters', params);
+    await qmp.execute('migrate', { uri: `unix:${outgoing}` });
+    let last = '';
+    let best = Number.POSITIVE_INFINITY;
+    let bestAt = Date.now();
+    for (;;) {
+      const info = await qmp.execute('query-migrate');
+      const p = progressOf(info);
+      if (p.status !== last) record((last = p.status), info['error-desc']);
+      heartbeat(p);
+      if (p.status === 'completed') {
+        const digest = await guestMemoryDigest(guests, input.vm);
+        return { ...p, totalTimeMs: info['total-time'] ?? 0, downtimeMs: info.downtime ?? 0, digest };
+      }
+      if (p.status === 'failed' || p.status === 'cancelled') {
+        throw new MigrationError(
+          'MIGRATION_FAILED',
+          input.vm,
+          host,
+          'source',
+          `${p.status}: ${info['error-desc'] ?? 'no reason given'}`,
+        );
+      }
+      if (p.remaining < best) {
+        best = p.remaining;
+        bestAt = Date.now();
+      } else if (Date.now() - bestAt > input.progressTimeoutMs) {
+        // As libvirt's progress timeout: no headway, so cancel; the source keeps running.
+        await qmp.execute('migrate_cancel').catch(() => undefined);
+        record('cancelled', 'no progress');
+        throw new MigrationError(
+          'MIGRATION_NO_PROGRESS',
+          input.vm,
+          host,
+          'source',
+          `no progress for ${input.progressTimeoutMs} ms (remaining ${p.remaining} bytes); cancelled, the guest keeps running here`,
+          { hint: 'raise the bandwidth or the downtime limit, or lower the guest dirty rate' },
+        );
+      }
+      await sleep(200);
+    }
+  } catch (err) {
+    await tunnel.close().catch(() => undefined);
+    throw err;
+  } finally {
+    offPass();
+  }
+}
+
+/** Waits until the stream arrived whole and the incoming guest left `inmigrate`; its digest before resume. */
+export async function waitIncoming(
+  deps: MigrationDeps,
+  input: { migrationId: string; vm: string; timeoutMs: number },
+): Promise<{ digest: string; bytes: number }> {
+  const tunnel = incoming.get(input.migrationId);
+  if (!tunnel) {
+    throw new MigrationError(
+      'MIGRATION_UNKNOWN',
+      input.vm,
+      deps.host,
+      'destination',
+      `no incoming migration ${input.migrationId} here`,
+    );
+  }
+  try {
+    const result = await tunnel.completion;
+    const qmp = deps.guests.qmp(input.vm);
+    const deadline = Date.now() + input.timeoutMs;
+    for (;;) {
+      const { status } = await qmp.execute('query-status');
+      if (status !== 'inmigrate') break;
+      if (Date.now() > deadline) {
+        throw new MigrationError(
+          'MIGRATION_FAILED',
+          input.vm,
+          deps.host,
+          'destination',
+          'the guest did not finish loading the stream',
+        );
+      }
+      await sleep(100);
+    }
+    const info = await qmp.execute('query-migrate');
+    if (info.status === 'failed') {
+      throw new MigrationError(
+        'MIGRATION_FAILED',
+        input.vm,
+        deps.host,
+        'destination',
+        `failed: ${info['error-desc'] ?? 'no reason'}`,
+      );
+    }
+    return { digest: await guestMemoryDigest(deps.guests, input.vm), bytes: result.bytes.toDestination };
+  } finally {
+    incoming.delete(input.migrationId);
+  }
+}
+
+function progressOf(info: MigrationInfo): MigrationProgress {
+  return {
+    status: info.status ?? 'none',
+    transferred: info.ram?.transferred ?? 0,
+    remaining: info.ram?.remaining ?? 0,
+    passes: info.ram?.['dirty-sync-count'] ?? 0,
+    expectedDowntimeMs: info['expected-downtime'] ?? 0,
+  };
+}

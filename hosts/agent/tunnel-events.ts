@@ -1,0 +1,74 @@
+// What a tunnel reports, as events of the log: each savevm section that passed, and how the
+// tunnel ended (with the byte offset where a stream broke).
+import type { EventInput } from '../../events/schema.ts';
+import type { TunnelEvent } from '../tunnel/index.ts';
+
+export function tunnelEventToLog(e: TunnelEvent): EventInput | undefined {
+  const base = { vm: e.vm, migrationId: e.migrationId };
+  switch (e.type) {
+    case 'savevm': {
+      const s = e.event;
+      if (s.type === 'eof') {
+        const data = {
+          side: e.side,
+          kind: 'eof' as const,
+          idstr: '',
+          offset: s.offset,
+          bytes: 1, // QEMU_VM_EOF is one byte
+          normalPages: 0,
+          zeroPages: 0,
+        };
+        return { ...base, type: 'savevm.section', data };
+      }
+      if (
+        s.type !== 'section-start' &&
+        s.type !== 'section-part' &&
+        s.type !== 'section-end' &&
+        s.type !== 'section-full'
+      ) {
+        return undefined;
+      }
+      const ram = 'ram' in s ? s.ram : { normalPages: 0, zeroPages: 0 };
+      return {
+        ...base,
+        type: 'savevm.section',
+        data: {
+          side: e.side,
+          kind: s.type.slice('section-'.length) as 'start' | 'part' | 'end' | 'full',
+          idstr: s.idstr,
+          offset: s.offset,
+          bytes: s.bytes,
+          normalPages: ram.normalPages,
+          zeroPages: ram.zeroPages,
+        },
+      };
+    }
+    case 'tunnel-closed':
+      return {
+        ...base,
+        type: 'tunnel.closed',
+        data: { side: e.side, bytes: e.bytes.toDestination, outcome: 'completed' },
+      };
+    case 'tunnel-broken':
+      return {
+        ...base,
+        type: 'tunnel.closed',
+        data: {
+          side: e.side,
+          bytes: e.bytes.toDestination,
+          outcome: 'broken',
+          offset: e.offset,
+          error: e.message,
+        },
+      };
+    case 'tunnel-refused':
+      return {
+        ...base,
+        vm: e.vm || null,
+        type: 'tunnel.closed',
+        data: { side: e.side, bytes: 0, outcome: 'refused', error: e.reason },
+      };
+    case 'tunnel-opened':
+      return undefined;
+  }
+}

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Worker } from '@temporalio/worker';
+import { EVENTS_TOPIC, parseEvent, type FerryEvent } from '../events/schema.ts';
+import type { Config } from '../infra/config.ts';
+import { createKafka } from '../infra/kafka/bus.ts';
+import { routeTemporalLogs } from '../infra/logging/libraries.ts';
+import { createLogger } from '../infra/logging/logger.ts';
+import { processStartTime } from '../infra/process/pid-file.ts';
+import { connectClient, connectWorker } from '../infra/temporal/connect.ts';
+import { runHostOperation } from '../cli/host-operation.ts';
+import { migrateFixture } from './fixtures/migrate-workflow.ts';
+import { realStack, uniqueName } from './support/stack.ts';
+
+const CLI = join(import.meta.dirname, '..', 'cli', 'bin.mjs');
+const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
+const vm = uniqueName('vm');
+let cfg: Config;
+
+function ferry(...args: string[]) {
+  return new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 240_000 }, (err, stdout, stderr) => {
+      resolve({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+before(async () => {
+  cfg = await realStack();
+  routeTemporalLogs(createLogger('test-migration', 'error'));
+  for (const [h, ip] of [
+    [hostA, '127.0.0.4'],
+    [hostB, '127.0.0.5'],
+  ] as const) {
+    const r = await ferry('host', 'start', h, '--address', ip, '--memory', '1024', '--detach');
+    assert.equal(r.status, 0, r.stderr);
+  }
+});
+
+after(async () => {
+  await runHostOperation(cfg, hostB, 'killGuest', vm, 'test cleanup').catch(() => undefined);
+  await ferry('guest', 'kill', vm);
+  await ferry('host', 'stop', hostA);
+  await ferry('host', 'stop', hostB);
+});
+
+test('agent migration - a dirtying emulated guest moves through the tunnel with its memory intact, and Kafka has the story', async () => {
+  const start = await ferry('guest', 'start', vm, '--host', hostA, '--memory', '64', '--dirty-rate', '2000');
+  assert.equal(start.status, 0, start.stderr);
+  const sourcePid = Number(/pid (\d+)/.exec(start.stdout)?.[1]);
+  await sleep(500); // let the workload dirty some pages first
+
+  const taskQueue = uniqueName('test-migrate');
+  const migrationId = `m-${randomUUID()}`;
+  const client = await connectClient(cfg);
+  const worker = await Worker.create({
+    connection: await connectWorker(cfg),
+    namespace: cfg.temporal.namespace,
+    taskQueue,
+    workflowsPath: join(import.meta.dirname, 'fixtures', 'migrate-workflow.ts'),
+  });
+  const { out, arrived } = await worker.runUntil(
+    client.workflow.execute(migrateFixture, {
+      taskQueue,
+      workflowId: migrationId,
+      args: [
+        {
+          migrationId,
+          vm,
+          kind: 'emulated',
+          memoryMiB: 64,
+          source: hostA,
+          destination: hostB,
+          downtimeLimitMs: 300,
+          maxBandwidthBytesPerSec: 256 * 1024 * 1024,
+          progressTimeoutMs: 30_000,
+        },
+      ],
+    }),
+  );
+  await client.connection.close();
+
+  assert.equal(out.status, 'completed');
+  assert.equal(
+    arrived.digest,
+    out.digest,
+    'memory at the destination equals memory at the stop on the source',
+  );
+  assert.ok(out.passes >= 2, `precopy iterated (${out.passes} dirty syncs)`);
+  assert.ok(out.downtimeMs <= 300 + 150, `downtime ${out.downtimeMs} ms within the limit plus margin`);
+  assert.ok(arrived.bytes > 64 * 1024, 'the stream went through the tunnel');
+  assert.equal(processStartTime(sourcePid), undefined, 'the source guest is gone');
+  const status = await runHostOperation(cfg, hostB, 'guestStatus', vm);
+  assert.deepEqual([status.status, status.running], ['running', true], 'the destination runs');
+
+  const consumer = createKafka(cfg, 'test-migration').consumer({ groupId: uniqueName('test-reader') });
+  const story: FerryEvent[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic: EVENTS_TOPIC, fromBeginning: true });
+  await consumer.run({
+    eachMessage: ({ message }) => {
+      const e = parseEvent(JSON.parse(String(message.value)));
+      if (e.vm === vm && !story.some((s) => s.id === e.id)) story.push(e);
+      return Promise.resolve();
+    },
+  });
+  const done = () => story.some((e) => e.type === 'guest.killed' && e.host === hostA);
+  const deadline = Date.now() + 30_000;
+  while (!done() && Date.now() < deadline) await sleep(100);
+  await consumer.disconnect();
+
+  const ofMigration = story.filter((e) => e.migrationId === migrationId);
+  const statuses = ofMigration.filter((e) => e.type === 'migration.status').map((e) => e.data.status);
+  assert.equal(statuses.at(-1), 'completed', `source statuses: ${statuses.join(' → ')}`);
+  for (const side of ['source', 'destination'] as const) {
+    const sections = ofMigration.filter((e) => e.type === 'savevm.section' && e.data.side === side);
+    assert.ok(
+      sections.some((e) => e.type === 'savevm.section' && e.data.kind === 'eof'),
+      `${side} saw the EOF`,
+    );
+    assert.ok(
+      ofMigration.some(
+        (e) => e.type === 'tunnel.closed' && e.data.side === side && e.data.outcome === 'completed',
+      ),
+      `${side} tunnel closed completed`,
+    );
+  }
+  const order = story.map((e) => `${e.type}@${e.host === hostA ? 'A' : 'B'}`);
+  const idx = (t: string) => order.indexOf(t);
+  assert.ok(idx('guest.started@A') < idx('guest.defined@B'), order.join(', '));
+  assert.ok(idx('guest.defined@B') < order.lastIndexOf('guest.killed@A'), order.join(', '));
+});
