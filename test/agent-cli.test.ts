@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -9,21 +8,13 @@ import { hostStateDir } from '../hosts/agent/identity.ts';
 import type { Config } from '../infra/config.ts';
 import { createKafka } from '../infra/kafka/bus.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
+import { ferry } from './support/cli.ts';
 import { realStack, uniqueName } from './support/stack.ts';
 
-const CLI = join(import.meta.dirname, '..', 'cli', 'bin.mjs');
 const host = uniqueName('host');
 const vm = uniqueName('vm');
 let cfg: Config;
 const pids: number[] = [];
-
-function ferry(...args: string[]) {
-  return new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 240_000 }, (err, stdout, stderr) => {
-      resolve({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 const agentPid = () =>
   (JSON.parse(readFileSync(join(hostStateDir(cfg.stateDir, host), 'agent.pid'), 'utf8')) as { pid: number })

@@ -1,33 +1,20 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Worker } from '@temporalio/worker';
 import { EVENTS_TOPIC, parseEvent, type FerryEvent } from '../events/schema.ts';
 import type { Config } from '../infra/config.ts';
 import { createKafka } from '../infra/kafka/bus.ts';
 import { routeTemporalLogs } from '../infra/logging/libraries.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
-import { connectClient, connectWorker } from '../infra/temporal/connect.ts';
 import { runHostOperation } from '../cli/host-operation.ts';
-import { migrateFixture } from './fixtures/migrate-workflow.ts';
+import { ferry } from './support/cli.ts';
+import { runMigration } from './support/migrate.ts';
 import { realStack, uniqueName } from './support/stack.ts';
 
-const CLI = join(import.meta.dirname, '..', 'cli', 'bin.mjs');
 const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
 const vm = uniqueName('vm');
 let cfg: Config;
-
-function ferry(...args: string[]) {
-  return new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 240_000 }, (err, stdout, stderr) => {
-      resolve({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 before(async () => {
   cfg = await realStack();
@@ -54,35 +41,17 @@ test('agent migration - a dirtying emulated guest moves through the tunnel with 
   const sourcePid = Number(/pid (\d+)/.exec(start.stdout)?.[1]);
   await sleep(500); // let the workload dirty some pages first
 
-  const taskQueue = uniqueName('test-migrate');
-  const migrationId = `m-${randomUUID()}`;
-  const client = await connectClient(cfg);
-  const worker = await Worker.create({
-    connection: await connectWorker(cfg),
-    namespace: cfg.temporal.namespace,
-    taskQueue,
-    workflowsPath: join(import.meta.dirname, 'fixtures', 'migrate-workflow.ts'),
+  const { migrationId, result } = await runMigration(cfg, {
+    vm,
+    kind: 'emulated',
+    memoryMiB: 64,
+    source: hostA,
+    destination: hostB,
+    downtimeLimitMs: 300,
+    maxBandwidthBytesPerSec: 256 * 1024 * 1024,
+    progressTimeoutMs: 30_000,
   });
-  const { out, arrived } = await worker.runUntil(
-    client.workflow.execute(migrateFixture, {
-      taskQueue,
-      workflowId: migrationId,
-      args: [
-        {
-          migrationId,
-          vm,
-          kind: 'emulated',
-          memoryMiB: 64,
-          source: hostA,
-          destination: hostB,
-          downtimeLimitMs: 300,
-          maxBandwidthBytesPerSec: 256 * 1024 * 1024,
-          progressTimeoutMs: 30_000,
-        },
-      ],
-    }),
-  );
-  await client.connection.close();
+  const { out, arrived } = result;
 
   assert.equal(out.status, 'completed');
   assert.equal(

@@ -26,8 +26,12 @@ interface Running {
   qmp: QmpClient;
 }
 
+const WATCH_MS = 500;
+
 export class GuestManager {
   private readonly guests = new Map<string, Running>();
+  /** Notices guests whose process ended by itself (quit, crash, a failed incoming migration). */
+  private readonly watcher = setInterval(() => this.reapExited(), WATCH_MS).unref();
 
   constructor(
     private readonly hostDir: string,
@@ -153,6 +157,7 @@ export class GuestManager {
   /** SIGKILL by pid (as libvirt's qemuProcessKill), then forget the guest and say why. */
   async kill(vm: string, reason: string, migrationId: string | null = null): Promise<void> {
     const g = this.get(vm);
+    this.guests.delete(vm); // from here on the exit watcher leaves it alone
     g.qmp.close();
     if (isSameProcessAlive(g.pid)) process.kill(g.pid.pid, 'SIGKILL');
     while (isSameProcessAlive(g.pid)) await sleep(20);
@@ -163,8 +168,20 @@ export class GuestManager {
 
   /** Closes the QMP connections and leaves every guest running (the agent is going away). */
   detachAll(): void {
+    clearInterval(this.watcher);
     for (const g of this.guests.values()) g.qmp.close();
     this.guests.clear();
+  }
+
+  private reapExited(): void {
+    for (const [vm, g] of this.guests) {
+      if (isSameProcessAlive(g.pid)) continue;
+      g.qmp.close();
+      const log = tailFile(this.paths(vm).log, 1);
+      this.forget(vm);
+      this.outbox.record({ type: 'guest.stopped', vm, data: { reason: 'its process exited' } });
+      this.log.warn('guest process exited', { vm, pid: g.pid.pid, lastLog: log });
+    }
   }
 
   private forget(vm: string): void {

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createRedis } from '../infra/redis/client.ts';
+import { HostRegistry } from '../hosts/agent/registration.ts';
+import type { Config } from '../infra/config.ts';
+import { runHostOperation } from '../cli/host-operation.ts';
+import { ferry } from './support/cli.ts';
+import { runMigration } from './support/migrate.ts';
+import { realStack, uniqueName } from './support/stack.ts';
+
+const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
+const vms: string[] = [];
+let cfg: Config;
+
+before(async () => {
+  cfg = await realStack();
+  for (const [h, ip] of [
+    [hostA, '127.0.0.6'],
+    [hostB, '127.0.0.7'],
+  ] as const) {
+    const r = await ferry('host', 'start', h, '--address', ip, '--memory', '1024', '--detach');
+    assert.equal(r.status, 0, r.stderr);
+  }
+});
+
+after(async () => {
+  for (const vm of vms) {
+    await runHostOperation(cfg, hostB, 'killGuest', vm, 'test cleanup').catch(() => undefined);
+    await ferry('guest', 'kill', vm);
+  }
+  await ferry('host', 'stop', hostA);
+  await ferry('host', 'stop', hostB);
+});
+
+async function startGuest(dirtyRate: number): Promise<string> {
+  const vm = uniqueName('vm');
+  vms.push(vm);
+  const r = await ferry(
+    'guest',
+    'start',
+    vm,
+    '--host',
+    hostA,
+    '--memory',
+    '32',
+    '--dirty-rate',
+    String(dirtyRate),
+  );
+  assert.equal(r.status, 0, r.stderr);
+  return vm;
+}
+
+/** After a failed migration: the source runs on A and no guest of that name is left on B. */
+async function assertRolledBack(vm: string): Promise<void> {
+  const src = await runHostOperation(cfg, hostA, 'guestStatus', vm);
+  assert.deepEqual([src.status, src.running], ['running', true], 'the source keeps running');
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const dst = await runHostOperation(cfg, hostB, 'guestStatus', vm).then(
+      () => 'present',
+      (err: Error) => err.message,
+    );
+    if (/no such guest on this host/.test(dst)) break;
+    if (Date.now() > deadline) assert.fail(`the destination guest is still there: ${dst}`);
+    await sleep(250);
+  }
+}
+
+test('agent migration faults - a guest that dirties faster than the bandwidth is cancelled after the progress timeout', async () => {
+  const vm = await startGuest(20_000);
+  await assert.rejects(
+    runMigration(cfg, {
+      vm,
+      kind: 'emulated',
+      memoryMiB: 32,
+      source: hostA,
+      destination: hostB,
+      downtimeLimitMs: 50,
+      maxBandwidthBytesPerSec: 8 * 1024 * 1024,
+      progressTimeoutMs: 3000,
+    }),
+    (err: Error) => {
+      let cause: unknown = err;
+      while (cause instanceof Error && cause.cause) cause = cause.cause;
+      assert.match(
+        (cause as Error).message,
+        /no progress for 3000 ms .* cancelled, the guest keeps running here/,
+      );
+      return true;
+    },
+  );
+  await assertRolledBack(vm);
+});
+
+test('agent migration faults - the stream cut at a random offset fails cleanly on both sides', async () => {
+  const vm = await startGuest(500);
+  const redis = createRedis(cfg, 'test-faults');
+  const target = await new HostRegistry(redis).read(hostB);
+  redis.disconnect();
+  assert.ok(target, 'host B is registered');
+  const cutAt = 4096 + Math.floor(Math.random() * 4 * 1024 * 1024);
+  const sockets: Socket[] = [];
+  let forwarded = 0;
+  // A proxy in front of B's data plane that drops both connections after `cutAt` bytes.
+  const proxy: Server = createServer((client) => {
+    const upstream = connect({ host: target.address, port: target.dataPort });
+    sockets.push(client, upstream);
+    upstream.pipe(client);
+    client.on('data', (chunk: Buffer) => {
+      const room = cutAt - forwarded;
+      if (room > 0) upstream.write(chunk.subarray(0, room));
+      forwarded += Math.min(chunk.length, Math.max(room, 0));
+      if (forwarded >= cutAt) sockets.forEach((s) => s.destroy());
+    });
+    client.on('error', () => undefined);
+    upstream.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  try {
+    await assert.rejects(
+      runMigration(cfg, {
+        vm,
+        kind: 'emulated',
+        memoryMiB: 32,
+        source: hostA,
+        destination: hostB,
+        downtimeLimitMs: 300,
+        maxBandwidthBytesPerSec: 64 * 1024 * 1024,
+        progressTimeoutMs: 30_000,
+        via: { host: '127.0.0.1', port: (proxy.address() as { port: number }).port },
+      }),
+    );
+    assert.equal(forwarded, cutAt, `the stream was cut at byte ${cutAt}`);
+    await assertRolledBack(vm);
+  } finally {
+    proxy.close();
+  }
+});
