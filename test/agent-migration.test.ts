@@ -103,3 +103,59 @@ test('agent migration - a dirtying emulated guest moves through the tunnel with 
   assert.ok(idx('guest.started@A') < idx('guest.defined@B'), order.join(', '));
   assert.ok(idx('guest.defined@B') < order.lastIndexOf('guest.killed@A'), order.join(', '));
 });
+
+test('agent migration - a real QEMU guest migrates through the tunnel, its stream parsed on the way', async () => {
+  const qvm = uniqueName('vm');
+  const start = await ferry('guest', 'start', qvm, '--host', hostA, '--memory', '64', '--kind', 'qemu');
+  assert.equal(start.status, 0, start.stderr);
+  try {
+    await sleep(1000); // the guest program boots and starts dirtying its working set
+    const { migrationId, result } = await runMigration(cfg, {
+      vm: qvm,
+      kind: 'qemu',
+      memoryMiB: 64,
+      source: hostA,
+      destination: hostB,
+      downtimeLimitMs: 300,
+      maxBandwidthBytesPerSec: 128 * 1024 * 1024,
+      progressTimeoutMs: 30_000,
+    });
+    assert.equal(result.out.status, 'completed');
+    assert.equal(result.arrived.digest, result.out.digest, 'RAM at the destination equals RAM at the stop');
+    const status = await runHostOperation(cfg, hostB, 'guestStatus', qvm);
+    assert.equal(status.running, true, 'the destination QEMU runs');
+
+    const consumer = createKafka(cfg, 'test-migration-qemu').consumer({ groupId: uniqueName('test-reader') });
+    const sections: FerryEvent[] = [];
+    await consumer.connect();
+    await consumer.subscribe({ topic: EVENTS_TOPIC, fromBeginning: true });
+    await consumer.run({
+      eachMessage: ({ message }) => {
+        const e = parseEvent(JSON.parse(String(message.value)));
+        if (
+          e.migrationId === migrationId &&
+          e.type === 'savevm.section' &&
+          !sections.some((s) => s.id === e.id)
+        ) {
+          sections.push(e);
+        }
+        return Promise.resolve();
+      },
+    });
+    const hasEof = (side: string) =>
+      sections.some((e) => e.type === 'savevm.section' && e.data.side === side && e.data.kind === 'eof');
+    const deadline = Date.now() + 30_000;
+    while (!(hasEof('source') && hasEof('destination')) && Date.now() < deadline) await sleep(100);
+    await consumer.disconnect();
+    for (const side of ['source', 'destination']) {
+      const devices = sections.filter(
+        (e) => e.type === 'savevm.section' && e.data.side === side && e.data.kind === 'full',
+      );
+      assert.ok(hasEof(side), `${side} parsed QEMU's stream to its EOF`);
+      assert.ok(devices.length >= 20, `${side} saw QEMU's device sections (${devices.length})`);
+    }
+  } finally {
+    await runHostOperation(cfg, hostB, 'killGuest', qvm, 'test cleanup').catch(() => undefined);
+    await ferry('guest', 'kill', qvm);
+  }
+});
