@@ -43,6 +43,17 @@ export function createHostActivities(deps: HostActivityDeps) {
     async resumeGuest(vm: string): Promise<void> {
       await guests.qmp(vm).execute('cont');
     },
+    /** Speed and downtime changed on the fly (libvirt's migrate-setspeed / setmaxdowntime). */
+    async setMigrationParameters(
+      vm: string,
+      params: { maxBandwidthBytesPerSec?: number; downtimeLimitMs?: number },
+    ): Promise<void> {
+      const args: Record<string, number> = {};
+      if (params.maxBandwidthBytesPerSec !== undefined)
+        args['max-bandwidth'] = params.maxBandwidthBytesPerSec;
+      if (params.downtimeLimitMs !== undefined) args['downtime-limit'] = params.downtimeLimitMs;
+      await guests.qmp(vm).execute('migrate-set-parameters', args);
+    },
     async killGuest(vm: string, reason: string): Promise<void> {
       await guests.kill(vm, reason);
     },

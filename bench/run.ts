@@ -16,6 +16,7 @@ type Bench = (ctx: BenchContext) => Promise<Figures>;
 const benches: Record<string, () => Promise<Bench>> = {
   stack: async () => (await import('./stack.ts')).default,
   savevm: async () => (await import('./savevm.ts')).default,
+  tunnel: async () => (await import('./tunnel.ts')).default,
 };
 
 try {

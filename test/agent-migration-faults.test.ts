@@ -138,3 +138,27 @@ test('agent migration faults - the stream cut at a random offset fails cleanly o
     proxy.close();
   }
 });
+
+test('agent migration faults - raising the bandwidth on the fly makes a non-converging migration converge', async () => {
+  const vm = await startGuest(5_000);
+  const migration = runMigration(cfg, {
+    vm,
+    kind: 'emulated',
+    memoryMiB: 32,
+    source: hostA,
+    destination: hostB,
+    downtimeLimitMs: 50,
+    maxBandwidthBytesPerSec: 8 * 1024 * 1024,
+    progressTimeoutMs: 120_000,
+  });
+  await sleep(6000); // past the first pass: at 8 MiB/s against ~20 MB/s of dirtying it cannot converge
+  await runHostOperation(cfg, hostA, 'setMigrationParameters', vm, {
+    maxBandwidthBytesPerSec: 1024 * 1024 * 1024,
+  });
+  const { result } = await migration;
+  assert.equal(result.out.status, 'completed');
+  assert.equal(result.arrived.digest, result.out.digest);
+  assert.ok(result.out.passes >= 2, `it iterated before converging (${result.out.passes} passes)`);
+  // The guest now runs on B: clean it up there (the after hook also tries).
+  await runHostOperation(cfg, hostB, 'killGuest', vm, 'test cleanup');
+});

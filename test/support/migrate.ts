@@ -3,11 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Worker } from '@temporalio/worker';
 import type { Config } from '../../infra/config.ts';
+import { routeTemporalLogs } from '../../infra/logging/libraries.ts';
+import { createLogger } from '../../infra/logging/logger.ts';
 import { connectClient, connectWorker } from '../../infra/temporal/connect.ts';
 import { migrateFixture, type MigrateFixtureInput } from '../fixtures/migrate-workflow.ts';
 import { uniqueName } from './stack.ts';
 
 export async function runMigration(cfg: Config, input: Omit<MigrateFixtureInput, 'migrationId'>) {
+  routeTemporalLogs(createLogger('migrate', 'error'));
   const taskQueue = uniqueName('test-migrate');
   const migrationId = `m-${randomUUID()}`;
   const client = await connectClient(cfg);
