@@ -99,6 +99,9 @@ test('agent migration - a dirtying emulated guest moves through the tunnel with 
     );
   }
   const order = story.map((e) => `${e.type}@${e.host === hostA ? 'A' : 'B'}`);
+  // Source stopped for the switchover, destination resumed after the stream arrived.
+  assert.ok(order.includes('guest.paused@A'), order.join(', '));
+  assert.ok(order.indexOf('guest.resumed@B') > order.indexOf('guest.started@B'), order.join(', '));
   const idx = (t: string) => order.indexOf(t);
   assert.ok(idx('guest.started@A') < idx('guest.defined@B'), order.join(', '));
   assert.ok(idx('guest.defined@B') < order.lastIndexOf('guest.killed@A'), order.join(', '));

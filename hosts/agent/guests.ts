@@ -92,6 +92,7 @@ export class GuestManager {
       );
     }
     this.guests.set(def.vm, { def, pid, qmp });
+    this.watchRunState(def.vm, qmp);
     this.outbox.record({
       type: 'guest.started',
       vm: def.vm,
@@ -120,6 +121,7 @@ export class GuestManager {
       const qmp = await this.connect(vm, pid);
       const { status } = await qmp.execute('query-status');
       this.guests.set(vm, { def: def.data, pid, qmp });
+      this.watchRunState(vm, qmp);
       this.outbox.record({ type: 'guest.reconnected', vm, data: { pid: pid.pid, status } });
       reconnected.push(vm);
     }
@@ -171,6 +173,16 @@ export class GuestManager {
     clearInterval(this.watcher);
     for (const g of this.guests.values()) g.qmp.close();
     this.guests.clear();
+  }
+
+  /** QMP's STOP and RESUME become guest.paused / guest.resumed, whoever caused them. */
+  private watchRunState(vm: string, qmp: QmpClient): void {
+    qmp.onEvent((e) => {
+      if (e.event === 'STOP')
+        this.outbox.record({ type: 'guest.paused', vm, data: { reason: 'vCPUs stopped (QMP STOP)' } });
+      if (e.event === 'RESUME')
+        this.outbox.record({ type: 'guest.resumed', vm, data: { reason: 'vCPUs resumed (QMP RESUME)' } });
+    });
   }
 
   private reapExited(): void {
