@@ -3,12 +3,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EVENTS_TOPIC, parseEvent, type FerryEvent } from '../events/schema.ts';
 import { hostStateDir } from '../hosts/agent/identity.ts';
 import type { Config } from '../infra/config.ts';
-import { createKafka } from '../infra/kafka/bus.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
 import { ferry } from './support/cli.ts';
+import { readEvents } from './support/events.ts';
 import { realStack, uniqueName } from './support/stack.ts';
 
 const host = uniqueName('host');
@@ -93,20 +92,11 @@ test('agent cli - host and guest commands, refusals, and an agent SIGKILLed and 
   for (const pid of pids) assert.equal(processStartTime(pid), undefined, `pid ${pid} is gone`);
 
   // The event log tells the same story, in order, for this VM.
-  const consumer = createKafka(cfg, 'test-agent-cli').consumer({ groupId: uniqueName('test-reader') });
-  const story: FerryEvent[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topic: EVENTS_TOPIC, fromBeginning: true });
-  await consumer.run({
-    eachMessage: ({ message }) => {
-      const e = parseEvent(JSON.parse(String(message.value)));
-      if (e.vm === vm && !story.some((s) => s.id === e.id)) story.push(e);
-      return Promise.resolve();
-    },
-  });
-  const deadline = Date.now() + 30_000;
-  while (story.length < 4 && Date.now() < deadline) await sleep(100);
-  await consumer.disconnect();
+  const story = await readEvents(
+    cfg,
+    (e) => e.vm === vm,
+    (events) => events.length >= 4,
+  );
   assert.deepEqual(
     story.map((e) => e.type),
     ['guest.defined', 'guest.started', 'guest.reconnected', 'guest.killed'],

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EVENTS_TOPIC, parseEvent, type FerryEvent } from '../events/schema.ts';
+import { type FerryEvent } from '../events/schema.ts';
 import type { Config } from '../infra/config.ts';
-import { createKafka } from '../infra/kafka/bus.ts';
 import { routeTemporalLogs } from '../infra/logging/libraries.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
 import { runHostOperation } from '../cli/host-operation.ts';
 import { ferry } from './support/cli.ts';
 import { runMigration } from './support/migrate.ts';
+import { readEvents } from './support/events.ts';
 import { realStack, uniqueName } from './support/stack.ts';
 
 const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
@@ -66,21 +66,11 @@ test('agent migration - a dirtying emulated guest moves through the tunnel with 
   const status = await runHostOperation(cfg, hostB, 'guestStatus', vm);
   assert.deepEqual([status.status, status.running], ['running', true], 'the destination runs');
 
-  const consumer = createKafka(cfg, 'test-migration').consumer({ groupId: uniqueName('test-reader') });
-  const story: FerryEvent[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topic: EVENTS_TOPIC, fromBeginning: true });
-  await consumer.run({
-    eachMessage: ({ message }) => {
-      const e = parseEvent(JSON.parse(String(message.value)));
-      if (e.vm === vm && !story.some((s) => s.id === e.id)) story.push(e);
-      return Promise.resolve();
-    },
-  });
-  const done = () => story.some((e) => e.type === 'guest.killed' && e.host === hostA);
-  const deadline = Date.now() + 30_000;
-  while (!done() && Date.now() < deadline) await sleep(100);
-  await consumer.disconnect();
+  const story = await readEvents(
+    cfg,
+    (e) => e.vm === vm,
+    (events) => events.some((e) => e.type === 'guest.killed' && e.host === hostA),
+  );
 
   const ofMigration = story.filter((e) => e.migrationId === migrationId);
   const statuses = ofMigration.filter((e) => e.type === 'migration.status').map((e) => e.data.status);
@@ -128,33 +118,18 @@ test('agent migration - a real QEMU guest migrates through the tunnel, its strea
     const status = await runHostOperation(cfg, hostB, 'guestStatus', qvm);
     assert.equal(status.running, true, 'the destination QEMU runs');
 
-    const consumer = createKafka(cfg, 'test-migration-qemu').consumer({ groupId: uniqueName('test-reader') });
-    const sections: FerryEvent[] = [];
-    await consumer.connect();
-    await consumer.subscribe({ topic: EVENTS_TOPIC, fromBeginning: true });
-    await consumer.run({
-      eachMessage: ({ message }) => {
-        const e = parseEvent(JSON.parse(String(message.value)));
-        if (
-          e.migrationId === migrationId &&
-          e.type === 'savevm.section' &&
-          !sections.some((s) => s.id === e.id)
-        ) {
-          sections.push(e);
-        }
-        return Promise.resolve();
-      },
-    });
-    const hasEof = (side: string) =>
-      sections.some((e) => e.type === 'savevm.section' && e.data.side === side && e.data.kind === 'eof');
-    const deadline = Date.now() + 30_000;
-    while (!(hasEof('source') && hasEof('destination')) && Date.now() < deadline) await sleep(100);
-    await consumer.disconnect();
+    const hasEof = (events: FerryEvent[], side: string) =>
+      events.some((e) => e.type === 'savevm.section' && e.data.side === side && e.data.kind === 'eof');
+    const sections = await readEvents(
+      cfg,
+      (e) => e.migrationId === migrationId && e.type === 'savevm.section',
+      (events) => hasEof(events, 'source') && hasEof(events, 'destination'),
+    );
     for (const side of ['source', 'destination']) {
       const devices = sections.filter(
         (e) => e.type === 'savevm.section' && e.data.side === side && e.data.kind === 'full',
       );
-      assert.ok(hasEof(side), `${side} parsed QEMU's stream to its EOF`);
+      assert.ok(hasEof(sections, side), `${side} parsed QEMU's stream to its EOF`);
       assert.ok(devices.length >= 20, `${side} saw QEMU's device sections (${devices.length})`);
     }
   } finally {
