@@ -54,8 +54,8 @@ export function createHostActivities(deps: HostActivityDeps) {
       if (params.downtimeLimitMs !== undefined) args['downtime-limit'] = params.downtimeLimitMs;
       await guests.qmp(vm).execute('migrate-set-parameters', args);
     },
-    async killGuest(vm: string, reason: string): Promise<void> {
-      await guests.kill(vm, reason);
+    async killGuest(vm: string, reason: string, migrationId: string | null = null): Promise<void> {
+      await guests.kill(vm, reason, migrationId);
     },
     /** Orderly stop: the guest is asked to quit, then forgotten. */
     async stopGuest(vm: string): Promise<void> {

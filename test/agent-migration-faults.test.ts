@@ -94,6 +94,63 @@ test('agent migration faults - a guest that dirties faster than the bandwidth is
   await assertRolledBack(vm);
 });
 
+/** A proxy in front of B's data plane: `fault(chunk, offset)` may rewrite a chunk or return null to cut. */
+async function faultyProxy(fault: (chunk: Buffer, offset: number) => Buffer | null) {
+  const redis = createRedis(cfg, 'test-faults');
+  const target = await new HostRegistry(redis).read(hostB);
+  redis.disconnect();
+  assert.ok(target, 'host B is registered');
+  const sockets: Socket[] = [];
+  let offset = 0;
+  const proxy: Server = createServer((client) => {
+    const upstream = connect({ host: target.address, port: target.dataPort });
+    sockets.push(client, upstream);
+    upstream.pipe(client);
+    client.on('data', (chunk: Buffer) => {
+      const out = fault(chunk, offset);
+      offset += chunk.length;
+      if (out === null) sockets.forEach((s) => s.destroy());
+      else upstream.write(out);
+    });
+    client.on('error', () => undefined);
+    upstream.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return { proxy, via: { host: '127.0.0.1', port: (proxy.address() as { port: number }).port } };
+}
+
+test('agent migration faults - a byte flipped in flight never runs: the migration rolls back', async () => {
+  const vm = await startGuest(500);
+  const at = 64 * 1024 + Math.floor(Math.random() * 4 * 1024 * 1024);
+  let flipped = false;
+  const { proxy, via } = await faultyProxy((chunk, offset) => {
+    if (at < offset || at >= offset + chunk.length) return chunk;
+    const copy = Buffer.from(chunk);
+    copy[at - offset] = copy[at - offset]! ^ 0x20;
+    flipped = true;
+    return copy;
+  });
+  try {
+    await assert.rejects(
+      runMigration(cfg, {
+        vm,
+        kind: 'emulated',
+        memoryMiB: 32,
+        source: hostA,
+        destination: hostB,
+        downtimeLimitMs: 300,
+        maxBandwidthBytesPerSec: 64 * 1024 * 1024,
+        progressTimeoutMs: 30_000,
+        via,
+      }),
+    );
+    assert.ok(flipped, `byte ${at} was flipped`);
+    await assertRolledBack(vm);
+  } finally {
+    proxy.close();
+  }
+});
+
 test('agent migration faults - the stream cut at a random offset fails cleanly on both sides', async () => {
   const vm = await startGuest(500);
   const redis = createRedis(cfg, 'test-faults');

@@ -74,7 +74,15 @@ test('agent migration - a dirtying emulated guest moves through the tunnel with 
 
   const ofMigration = story.filter((e) => e.migrationId === migrationId);
   const statuses = ofMigration.filter((e) => e.type === 'migration.status').map((e) => e.data.status);
-  assert.equal(statuses.at(-1), 'completed', `source statuses: ${statuses.join(' → ')}`);
+  const bySide = (side: string) =>
+    ofMigration.flatMap((e) =>
+      e.type === 'migration.status' && e.data.side === side ? [e.data.status] : [],
+    );
+  assert.equal(bySide('source').at(-1), 'completed', `source statuses: ${statuses.join(' → ')}`);
+  assert.ok(
+    bySide('destination').includes('completed'),
+    `destination statuses: ${bySide('destination').join(' → ')}`,
+  );
   for (const side of ['source', 'destination'] as const) {
     const sections = ofMigration.filter((e) => e.type === 'savevm.section' && e.data.side === side);
     assert.ok(

@@ -53,6 +53,8 @@ export interface MigrateOutInput {
   token: string;
   maxBandwidthBytesPerSec?: number;
   downtimeLimitMs?: number;
+  /** The agent's own cap on the tunnel (the data plane throttles, as well as QEMU's max-bandwidth). */
+  tunnelBandwidthBytesPerSec?: number;
   /** The migration fails (and is cancelled) when `remaining` has not shrunk for this long. */
   progressTimeoutMs: number;
 }
@@ -72,7 +74,7 @@ export interface MigrateOutResult extends MigrationProgress {
   digest: string;
 }
 
-const incoming = new Map<string, DestinationTunnel>();
+const incoming = new Map<string, { tunnel: DestinationTunnel; stopWatching: () => void }>();
 
 export async function prepareIncoming(
   deps: MigrationDeps,
@@ -84,7 +86,20 @@ export async function prepareIncoming(
     input.migrationId,
   );
   const { incoming: socket } = guests.migrationSockets(input.vm);
-  await guests.qmp(input.vm).execute('migrate-incoming', { uri: `unix:${socket}` });
+  const qmp = guests.qmp(input.vm);
+  // The destination's side of the story: QMP MIGRATION events (QEMU sends them only with `events` on).
+  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
+  const stopWatching = qmp.onEvent((e) => {
+    if (e.event !== 'MIGRATION') return;
+    const status = String((e.data as { status?: string } | undefined)?.status ?? 'unknown');
+    outbox.record({
+      type: 'migration.status',
+      vm: input.vm,
+      migrationId: input.migrationId,
+      data: { side: 'destination', status },
+    });
+  });
+  await qmp.execute('migrate-incoming', { uri: `unix:${socket}` });
   const expectation = tunnels.expect({
     migrationId: input.migrationId,
     vm: input.vm,
@@ -97,7 +112,7 @@ export async function prepareIncoming(
   });
   // The completion is awaited by waitIncoming; a failure before then must not go unhandled.
   expectation.tunnel.completion.catch(() => undefined);
-  incoming.set(input.migrationId, expectation.tunnel);
+  incoming.set(input.migrationId, { tunnel: expectation.tunnel, stopWatching });
   return {
     host: deps.host,
     dataHost: expectation.address.host,
@@ -120,6 +135,7 @@ export async function migrateOut(
     socketPath: outgoing,
     destination: input.destination,
     token: input.token,
+    bandwidthLimitBytesPerSec: input.tunnelBandwidthBytesPerSec ?? null,
     onEvent: (e) => {
       const ev = tunnelEventToLog(e);
       if (ev) outbox.record(ev);
@@ -197,8 +213,8 @@ export async function waitIncoming(
   deps: MigrationDeps,
   input: { migrationId: string; vm: string; timeoutMs: number },
 ): Promise<{ digest: string; bytes: number }> {
-  const tunnel = incoming.get(input.migrationId);
-  if (!tunnel) {
+  const entry = incoming.get(input.migrationId);
+  if (!entry) {
     throw new MigrationError(
       'MIGRATION_UNKNOWN',
       input.vm,
@@ -208,7 +224,7 @@ export async function waitIncoming(
     );
   }
   try {
-    const result = await tunnel.completion;
+    const result = await entry.tunnel.completion;
     const qmp = deps.guests.qmp(input.vm);
     const deadline = Date.now() + input.timeoutMs;
     for (;;) {
@@ -237,6 +253,7 @@ export async function waitIncoming(
     }
     return { digest: await guestMemoryDigest(deps.guests, input.vm), bytes: result.bytes.toDestination };
   } finally {
+    entry.stopWatching();
     incoming.delete(input.migrationId);
   }
 }
