@@ -34,6 +34,19 @@ after(async () => {
   await ferry('host', 'stop', hostB);
 });
 
+/** The small guest of these tests, moved A → B with room to spare: only the fault decides. */
+const onePass = (vm: string, via: { host: string; port: number }) => ({
+  vm,
+  kind: 'emulated' as const,
+  memoryMiB: 32,
+  source: hostA,
+  destination: hostB,
+  downtimeLimitMs: 300,
+  maxBandwidthBytesPerSec: 64 * 1024 * 1024,
+  progressTimeoutMs: 30_000,
+  via,
+});
+
 async function startGuest(dirtyRate: number): Promise<string> {
   const vm = uniqueName('vm');
   vms.push(vm);
@@ -94,8 +107,8 @@ test('agent migration faults - a guest that dirties faster than the bandwidth is
   await assertRolledBack(vm);
 });
 
-/** A proxy in front of B's data plane: `fault(chunk, offset)` may rewrite a chunk or return null to cut. */
-async function faultyProxy(fault: (chunk: Buffer, offset: number) => Buffer | null) {
+/** A proxy in front of B's data plane: `fault` says what of each chunk to forward, and whether to cut after it. */
+async function faultyProxy(fault: (chunk: Buffer, offset: number) => { data: Buffer; cut?: boolean }) {
   const redis = createRedis(cfg, 'test-faults');
   const target = await new HostRegistry(redis).read(hostB);
   redis.disconnect();
@@ -107,10 +120,10 @@ async function faultyProxy(fault: (chunk: Buffer, offset: number) => Buffer | nu
     sockets.push(client, upstream);
     upstream.pipe(client);
     client.on('data', (chunk: Buffer) => {
-      const out = fault(chunk, offset);
+      const { data, cut } = fault(chunk, offset);
       offset += chunk.length;
-      if (out === null) sockets.forEach((s) => s.destroy());
-      else upstream.write(out);
+      if (data.length > 0) upstream.write(data);
+      if (cut) sockets.forEach((s) => s.destroy());
     });
     client.on('error', () => undefined);
     upstream.on('error', () => undefined);
@@ -124,26 +137,14 @@ test('agent migration faults - a byte flipped in flight never runs: the migratio
   const at = 64 * 1024 + Math.floor(Math.random() * 4 * 1024 * 1024);
   let flipped = false;
   const { proxy, via } = await faultyProxy((chunk, offset) => {
-    if (at < offset || at >= offset + chunk.length) return chunk;
+    if (at < offset || at >= offset + chunk.length) return { data: chunk };
     const copy = Buffer.from(chunk);
     copy[at - offset] = copy[at - offset]! ^ 0x20;
     flipped = true;
-    return copy;
+    return { data: copy };
   });
   try {
-    await assert.rejects(
-      runMigration(cfg, {
-        vm,
-        kind: 'emulated',
-        memoryMiB: 32,
-        source: hostA,
-        destination: hostB,
-        downtimeLimitMs: 300,
-        maxBandwidthBytesPerSec: 64 * 1024 * 1024,
-        progressTimeoutMs: 30_000,
-        via,
-      }),
-    );
+    await assert.rejects(runMigration(cfg, onePass(vm, via)));
     assert.ok(flipped, `byte ${at} was flipped`);
     await assertRolledBack(vm);
   } finally {
@@ -153,42 +154,15 @@ test('agent migration faults - a byte flipped in flight never runs: the migratio
 
 test('agent migration faults - the stream cut at a random offset fails cleanly on both sides', async () => {
   const vm = await startGuest(500);
-  const redis = createRedis(cfg, 'test-faults');
-  const target = await new HostRegistry(redis).read(hostB);
-  redis.disconnect();
-  assert.ok(target, 'host B is registered');
   const cutAt = 4096 + Math.floor(Math.random() * 4 * 1024 * 1024);
-  const sockets: Socket[] = [];
   let forwarded = 0;
-  // A proxy in front of B's data plane that drops both connections after `cutAt` bytes.
-  const proxy: Server = createServer((client) => {
-    const upstream = connect({ host: target.address, port: target.dataPort });
-    sockets.push(client, upstream);
-    upstream.pipe(client);
-    client.on('data', (chunk: Buffer) => {
-      const room = cutAt - forwarded;
-      if (room > 0) upstream.write(chunk.subarray(0, room));
-      forwarded += Math.min(chunk.length, Math.max(room, 0));
-      if (forwarded >= cutAt) sockets.forEach((s) => s.destroy());
-    });
-    client.on('error', () => undefined);
-    upstream.on('error', () => undefined);
+  const { proxy, via } = await faultyProxy((chunk, offset) => {
+    const keep = Math.max(0, Math.min(chunk.length, cutAt - offset));
+    forwarded += keep;
+    return { data: chunk.subarray(0, keep), cut: offset + chunk.length >= cutAt };
   });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   try {
-    await assert.rejects(
-      runMigration(cfg, {
-        vm,
-        kind: 'emulated',
-        memoryMiB: 32,
-        source: hostA,
-        destination: hostB,
-        downtimeLimitMs: 300,
-        maxBandwidthBytesPerSec: 64 * 1024 * 1024,
-        progressTimeoutMs: 30_000,
-        via: { host: '127.0.0.1', port: (proxy.address() as { port: number }).port },
-      }),
-    );
+    await assert.rejects(runMigration(cfg, onePass(vm, via)));
     assert.equal(forwarded, cutAt, `the stream was cut at byte ${cutAt}`);
     await assertRolledBack(vm);
   } finally {
