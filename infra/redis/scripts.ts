@@ -1,4 +1,5 @@
-// Loads the Lua scripts of infra/redis/scripts/ by file name: `<command>-<number of keys>.lua`.
+// Loads the Lua scripts of infra/redis/scripts/ by file name: `<command>-<number of keys>.lua`, or
+// `<command>-n.lua` for a script over a variable number of keys (one lease per disk, say).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -10,14 +11,19 @@ type Commands = Record<string, ((...a: (string | number)[]) => Promise<unknown>)
 
 /** Returns a function running the named script atomically (EVALSHA, falling back to EVAL). */
 export function loadScript(redis: Redis, command: string): ScriptRunner {
-  const file = readdirSync(DIR).find((f) => new RegExp(`^${command}-\\d+\\.lua$`).test(f));
-  if (!file) throw new Error(`no Lua script ${command}-N.lua in ${DIR}`);
-  const numberOfKeys = Number(/-(\d+)\.lua$/.exec(file)?.[1]);
+  const file = readdirSync(DIR).find((f) => new RegExp(`^${command}-(\\d+|n)\\.lua$`).test(f));
+  if (!file) throw new Error(`no Lua script ${command}-N.lua or ${command}-n.lua in ${DIR}`);
+  const count = /-(\d+|n)\.lua$/.exec(file)?.[1];
+  const variable = count === 'n';
+  const numberOfKeys = Number(count);
   const commands = redis as unknown as Commands;
   if (typeof commands[command] !== 'function') {
-    redis.defineCommand(command, { numberOfKeys, lua: readFileSync(join(DIR, file), 'utf8') });
+    const lua = readFileSync(join(DIR, file), 'utf8');
+    // Without numberOfKeys, ioredis expects the key count as the command's first argument.
+    redis.defineCommand(command, variable ? { lua } : { numberOfKeys, lua });
   }
   return (keys, args) => {
+    if (variable) return commands[command]!.call(redis, keys.length, ...keys, ...args);
     if (keys.length !== numberOfKeys)
       throw new Error(`${command} takes ${numberOfKeys} keys, got ${keys.length}`);
     return commands[command]!.call(redis, ...keys, ...args);
