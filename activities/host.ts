@@ -1,23 +1,18 @@
-// The guest operations a host agent offers on its own task queue (`host.<name>`). The v3
-// migration's phases will be built on these; for now they are what `ferry guest ...` runs.
-import { Context } from '@temporalio/activity';
+// The guest operations a host agent offers on its own task queue (`host.<name>`): what `ferry guest
+// ...` runs. The changing ones are refused while a migration job holds the VM (libvirt lets only
+// queries through during an async job); a guest runs only with its disk leases held.
 import { guestMemoryDigest } from '../hosts/agent/digest.ts';
-import type { GuestDefinitionInput } from '../hosts/agent/guest-definition.ts';
+import { GuestDefinitionSchema, type GuestDefinitionInput } from '../hosts/agent/guest-definition.ts';
 import type { GuestManager } from '../hosts/agent/guests.ts';
-import {
-  migrateOut,
-  prepareIncoming,
-  waitIncoming,
-  type MigrateOutInput,
-  type MigrationDeps,
-  type PrepareIncomingInput,
-} from '../hosts/agent/migration.ts';
+import type { GuestLeases } from '../hosts/agent/recorded-leases.ts';
+import type { JobStore } from '../infra/redis/jobs.ts';
+import { asPhase } from './migration/refuse.ts';
 
-export interface HostActivityDeps extends MigrationDeps {
+export interface HostActivityDeps {
   host: string;
   guests: GuestManager;
-  /** Memory this host offers to guests. */
-  memoryMiB: number;
+  jobs: JobStore;
+  leases: GuestLeases;
 }
 
 export interface GuestDigest {
@@ -27,56 +22,52 @@ export interface GuestDigest {
 }
 
 export function createHostActivities(deps: HostActivityDeps) {
-  const { guests, host } = deps;
+  const { guests, host, jobs } = deps;
+  /** A changing operation: refused while a migration job holds the VM here, unless it is that migration's. */
+  const changing = async <T>(vm: string, run: () => Promise<T>, migrationId?: string | null): Promise<T> =>
+    asPhase(async () => {
+      await jobs.assertFree(vm, host, migrationId ?? undefined);
+      return run();
+    });
   return {
-    async startGuest(def: GuestDefinitionInput): Promise<{ vm: string; host: string; pid: number }> {
-      const { pid } = await guests.start(def);
-      return { vm: def.vm, host, pid };
+    async startGuest(input: GuestDefinitionInput): Promise<{ vm: string; host: string; pid: number }> {
+      const def = GuestDefinitionSchema.parse(input);
+      return changing(def.vm, async () => {
+        await deps.leases.acquire({ host, vm: def.vm }, def.disks);
+        try {
+          const { pid } = await guests.start(def);
+          return { vm: def.vm, host, pid };
+        } catch (err) {
+          await deps.leases.release({ host, vm: def.vm }, def.disks);
+          throw err;
+        }
+      });
     },
     async guestStatus(vm: string): Promise<{ vm: string; host: string; status: string; running: boolean }> {
       const { status, running } = await guests.qmp(vm).execute('query-status');
       return { vm, host, status, running };
     },
     async pauseGuest(vm: string): Promise<void> {
-      await guests.qmp(vm).execute('stop');
+      await changing(vm, () => guests.qmp(vm).execute('stop'));
     },
     async resumeGuest(vm: string): Promise<void> {
-      await guests.qmp(vm).execute('cont');
-    },
-    /** Speed and downtime changed on the fly (libvirt's migrate-setspeed / setmaxdowntime). */
-    async setMigrationParameters(
-      vm: string,
-      params: { maxBandwidthBytesPerSec?: number; downtimeLimitMs?: number },
-    ): Promise<void> {
-      const args: Record<string, number> = {};
-      if (params.maxBandwidthBytesPerSec !== undefined)
-        args['max-bandwidth'] = params.maxBandwidthBytesPerSec;
-      if (params.downtimeLimitMs !== undefined) args['downtime-limit'] = params.downtimeLimitMs;
-      await guests.qmp(vm).execute('migrate-set-parameters', args);
+      await changing(vm, () => guests.qmp(vm).execute('cont'));
     },
     async killGuest(vm: string, reason: string, migrationId: string | null = null): Promise<void> {
-      await guests.kill(vm, reason, migrationId);
+      await changing(vm, () => guests.kill(vm, reason, migrationId), migrationId);
     },
     /** Orderly stop: the guest is asked to quit, then forgotten. */
     async stopGuest(vm: string): Promise<void> {
-      await guests
-        .qmp(vm)
-        .execute('quit')
-        .catch(() => undefined);
-      await guests.kill(vm, 'stopped by operator');
+      await changing(vm, async () => {
+        await guests
+          .qmp(vm)
+          .execute('quit')
+          .catch(() => undefined);
+        await guests.kill(vm, 'stopped by operator');
+      });
     },
     async guestDigest(vm: string): Promise<GuestDigest> {
       return { vm, host, digest: await guestMemoryDigest(guests, vm) };
-    },
-    async prepareIncoming(input: PrepareIncomingInput) {
-      return prepareIncoming(deps, input);
-    },
-    /** Heartbeats its progress (like domjobinfo); the workflow sets the heartbeat timeout. */
-    async migrateOut(input: MigrateOutInput) {
-      return migrateOut(deps, input, (p) => Context.current().heartbeat(p));
-    },
-    async waitIncoming(input: { migrationId: string; vm: string; timeoutMs: number }) {
-      return waitIncoming(deps, input);
     },
   };
 }

@@ -62,6 +62,23 @@ export const EventSchema = z.discriminatedUnion('type', [
   z.object({ ...envelope, type: z.literal('migration.pass'), data: z.object({ pass: z.number().int() }) }),
   z.object({
     ...envelope,
+    type: z.literal('migration.phase'),
+    data: z.object({
+      phase: z.enum(['begin', 'prepare', 'perform', 'finish', 'confirm']),
+      side: z.enum(['source', 'destination']),
+      /** cancelled: Finish/Confirm run as compensation; recovery: decided by an agent restarting. */
+      mode: z.enum(['normal', 'cancelled', 'recovery']),
+      detail: z.string(),
+    }),
+  }),
+  z.object({
+    ...envelope,
+    type: z.literal('disk.leased'),
+    data: z.object({ disks: z.array(z.string()), tokens: z.array(z.number().int()) }),
+  }),
+  z.object({ ...envelope, type: z.literal('disk.released'), data: z.object({ disks: z.array(z.string()) }) }),
+  z.object({
+    ...envelope,
     type: z.literal('savevm.section'),
     data: z.object({
       side: z.enum(['source', 'destination']),

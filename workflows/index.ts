@@ -1,3 +1,4 @@
 // Every workflow the workers register (the bundle's entry point).
 export { smokeWorkflow } from './smoke.ts';
 export { hostOperation } from './host-operation.ts';
+export { migrate } from './migrate.ts';

@@ -4,7 +4,20 @@
 import { join } from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
+import { Client, Connection } from '@temporalio/client';
 import { createHostActivities } from '../../activities/host.ts';
+import { createDestinationActivities } from '../../activities/migration/destination.ts';
+import type { PhaseDeps } from '../../activities/migration/deps.ts';
+import { createSourceActivities } from '../../activities/migration/source.ts';
+import { AutokillLeases } from '../../infra/redis/autokill.ts';
+import { CookieNonces } from '../../infra/redis/cookie-nonces.ts';
+import { DiskLeases, DiskLeaseError } from '../../infra/redis/disk-leases.ts';
+import { JobStore } from '../../infra/redis/jobs.ts';
+import { reportTransfer } from '../../workflows/migration/messages.ts';
+import { loadClusterSecret } from '../cookie/index.ts';
+import { AutokillReaper } from './autokill-reaper.ts';
+import { recordedLeases } from './recorded-leases.ts';
+import { recoverMigrations } from './recovery.ts';
 import type { Config } from '../../infra/config.ts';
 import { createKafka } from '../../infra/kafka/bus.ts';
 import { routeTemporalLogs } from '../../infra/logging/libraries.ts';
@@ -40,6 +53,8 @@ export class HostAgent {
     private readonly registry: HostRegistry,
     private readonly tunnels: TunnelListener,
     private readonly connection: NativeConnection,
+    private readonly client: Client,
+    private readonly reaper: AutokillReaper,
     private readonly worker: Worker,
     private readonly log: Logger,
   ) {}
@@ -58,23 +73,68 @@ export class HostAgent {
       log.child('guests'),
       join(cfg.cacheDir, 'guest-images'),
     );
-    const recovered = await guests.recover();
-    const tunnels = await TunnelListener.listen({ host: options.address, port: 0 });
     const redis = createRedis(cfg, `agent-${options.name}`);
     const registry = new HostRegistry(redis);
+    const jobs = new JobStore(redis);
+    const diskLeases = new DiskLeases(redis);
+    const leases = recordedLeases(diskLeases, outbox);
+    const autokill = new AutokillLeases(redis);
+    // A guest that is gone (killed, crashed, quit) gives up the disk leases it still holds.
+    guests.onGone = (vm, def) => void releaseIfHeld(diskLeases, leases, options.name, vm, def.disks, log);
+    const recovered = await guests.recover();
+    const tunnels = await TunnelListener.listen({ host: options.address, port: 0 });
+    const reaper = new AutokillReaper({
+      host: options.name,
+      guests,
+      autokill,
+      jobs,
+      log: log.child('autokill'),
+    });
+    const migrations = await recoverMigrations({
+      host: options.name,
+      guests,
+      jobs,
+      leases,
+      diskLeases,
+      autokill,
+      reaper,
+      outbox,
+      log: log.child('recovery'),
+    });
+    await reaper.start();
     const connection = await connectWorker(cfg);
+    const client = new Client({
+      connection: await Connection.connect({ address: cfg.temporal.address }),
+      namespace: cfg.temporal.namespace,
+    });
+    const phaseDeps: PhaseDeps = {
+      host: options.name,
+      identity,
+      guests,
+      memoryMiB: options.memoryMiB,
+      tunnels,
+      outbox,
+      redis,
+      jobs,
+      leases,
+      autokill,
+      nonces: new CookieNonces(redis),
+      clusterSecret: loadClusterSecret(cfg),
+      guard: reaper,
+      reportTransfer: async (migrationId, progress) => {
+        await client.workflow.getHandle(migrationId).signal(reportTransfer, progress);
+      },
+    };
     const worker = await Worker.create({
       connection,
       namespace: cfg.temporal.namespace,
       taskQueue: hostTaskQueue(options.name),
       workflowsPath: join(import.meta.dirname, '..', '..', 'workflows', 'index.ts'),
-      activities: createHostActivities({
-        host: options.name,
-        guests,
-        memoryMiB: options.memoryMiB,
-        tunnels,
-        outbox,
-      }),
+      activities: {
+        ...createHostActivities({ host: options.name, guests, jobs, leases }),
+        ...createSourceActivities(phaseDeps),
+        ...createDestinationActivities(phaseDeps),
+      },
     });
     const agent = new HostAgent(
       identity,
@@ -86,6 +146,8 @@ export class HostAgent {
       registry,
       tunnels,
       connection,
+      client,
+      reaper,
       worker,
       log,
     );
@@ -104,6 +166,7 @@ export class HostAgent {
       dataPlane: `${options.address}:${tunnels.address.port}`,
       guests: recovered.reconnected.length,
       lost: recovered.lost.length,
+      migrationsRecovered: migrations.length,
     });
     return agent;
   }
@@ -134,7 +197,9 @@ export class HostAgent {
     this.outbox.record({ type: 'host.stopped', vm: null, data: {} });
     this.worker.shutdown();
     await this.running;
+    await this.reaper.stop();
     await this.connection.close();
+    await this.client.connection.close();
     await this.tunnels.close();
     this.guests.detachAll();
     await this.registry.deregister(this.options.name).catch(() => undefined);
@@ -143,5 +208,26 @@ export class HostAgent {
     await this.shipper.stop();
     this.outbox.close();
     this.log.info('host agent stopped; its guests keep running', { host: this.options.name });
+  }
+}
+
+async function releaseIfHeld(
+  diskLeases: DiskLeases,
+  leases: ReturnType<typeof recordedLeases>,
+  host: string,
+  vm: string,
+  disks: string[],
+  log: Logger,
+): Promise<void> {
+  try {
+    const holders = await Promise.all(disks.map((d) => diskLeases.holderOf(d)));
+    const mine = disks.filter((_, i) => holders[i]?.host === host && holders[i]?.vm === vm);
+    if (mine.length > 0) await leases.release({ host, vm }, mine);
+  } catch (err) {
+    if (err instanceof DiskLeaseError) return;
+    log.warn('could not release the disk leases of a guest that is gone', {
+      vm,
+      error: (err as Error).message,
+    });
   }
 }

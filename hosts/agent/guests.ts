@@ -30,6 +30,8 @@ const WATCH_MS = 500;
 
 export class GuestManager {
   private readonly guests = new Map<string, Running>();
+  /** Called once a guest is gone for good (killed, exited), with its definition. */
+  onGone: ((vm: string, def: GuestDefinition) => void) | undefined;
   /** Notices guests whose process ended by itself (quit, crash, a failed incoming migration). */
   private readonly watcher = setInterval(() => this.reapExited(), WATCH_MS).unref();
 
@@ -115,6 +117,7 @@ export class GuestManager {
       if (!pid || !def.success) {
         lost.push(vm);
         rmSync(p.dir, { recursive: true, force: true });
+        if (def.success) this.onGone?.(vm, def.data);
         this.outbox.record({ type: 'guest.stopped', vm, data: { reason: 'gone when the agent restarted' } });
         continue;
       }
@@ -127,6 +130,17 @@ export class GuestManager {
     }
     this.log.info('guests recovered', { reconnected: reconnected.length, lost: lost.length });
     return { reconnected, lost };
+  }
+
+  has(vm: string): boolean {
+    return this.guests.has(vm);
+  }
+
+  /** An incoming guest that Finish resumed becomes an ordinary guest of this host. */
+  settle(vm: string): void {
+    const g = this.get(vm);
+    g.def = { ...g.def, incoming: false, paused: false };
+    writeFileSync(this.paths(vm).def, JSON.stringify(g.def) + '\n');
   }
 
   migrationSockets(vm: string): { incoming: string; outgoing: string } {
@@ -164,6 +178,7 @@ export class GuestManager {
     if (isSameProcessAlive(g.pid)) process.kill(g.pid.pid, 'SIGKILL');
     while (isSameProcessAlive(g.pid)) await sleep(20);
     this.forget(vm);
+    this.onGone?.(vm, g.def);
     this.outbox.record({ type: 'guest.killed', vm, migrationId, data: { reason } });
     this.log.warn('guest killed', { vm, pid: g.pid.pid, reason });
   }
@@ -191,6 +206,7 @@ export class GuestManager {
       g.qmp.close();
       const log = tailFile(this.paths(vm).log, 1);
       this.forget(vm);
+      this.onGone?.(vm, g.def);
       this.outbox.record({ type: 'guest.stopped', vm, data: { reason: 'its process exited' } });
       this.log.warn('guest process exited', { vm, pid: g.pid.pid, lastLog: log });
     }

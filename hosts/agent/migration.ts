@@ -13,7 +13,7 @@ import { tunnelEventToLog } from './tunnel-events.ts';
 
 export class MigrationError extends FerryError {
   constructor(
-    readonly code: 'MIGRATION_FAILED' | 'MIGRATION_NO_PROGRESS' | 'MIGRATION_UNKNOWN',
+    readonly code: 'MIGRATION_FAILED' | 'MIGRATION_NO_PROGRESS' | 'MIGRATION_UNKNOWN' | 'MIGRATION_ABORTED',
     readonly vm: string,
     readonly host: string,
     readonly side: 'source' | 'destination',
@@ -36,6 +36,8 @@ export interface PrepareIncomingInput {
   vm: string;
   kind: 'emulated' | 'qemu';
   memoryMiB: number;
+  dirtyPagesPerSecond?: number;
+  disks?: string[];
   tokenTtlMs?: number;
 }
 
@@ -57,6 +59,8 @@ export interface MigrateOutInput {
   tunnelBandwidthBytesPerSec?: number;
   /** The migration fails (and is cancelled) when `remaining` has not shrunk for this long. */
   progressTimeoutMs: number;
+  /** Aborted (domjobabort, a completion timeout): QEMU's migration is cancelled and the source keeps running. */
+  signal?: AbortSignal;
 }
 
 export interface MigrationProgress {
@@ -82,7 +86,15 @@ export async function prepareIncoming(
 ): Promise<IncomingTicket> {
   const { guests, outbox, tunnels } = deps;
   await guests.start(
-    { vm: input.vm, kind: input.kind, memoryMiB: input.memoryMiB, paused: true, incoming: true },
+    {
+      vm: input.vm,
+      kind: input.kind,
+      memoryMiB: input.memoryMiB,
+      dirtyPagesPerSecond: input.dirtyPagesPerSecond ?? 0,
+      ...(input.disks ? { disks: input.disks } : {}),
+      paused: true,
+      incoming: true,
+    },
     input.migrationId,
   );
   const { incoming: socket } = guests.migrationSockets(input.vm);
@@ -182,6 +194,17 @@ export async function migrateOut(
           `${p.status}: ${info['error-desc'] ?? 'no reason given'}`,
         );
       }
+      if (input.signal?.aborted) {
+        await qmp.execute('migrate_cancel').catch(() => undefined);
+        record('cancelled', 'aborted');
+        throw new MigrationError(
+          'MIGRATION_ABORTED',
+          input.vm,
+          host,
+          'source',
+          'aborted; the guest keeps running here',
+        );
+      }
       if (p.remaining < best) {
         best = p.remaining;
         bestAt = Date.now();
@@ -198,7 +221,7 @@ export async function migrateOut(
           { hint: 'raise the bandwidth or the downtime limit, or lower the guest dirty rate' },
         );
       }
-      await sleep(200);
+      await sleep(200, undefined, input.signal ? { signal: input.signal } : undefined).catch(() => undefined);
     }
   } catch (err) {
     await tunnel.close().catch(() => undefined);
@@ -214,6 +237,14 @@ export async function waitIncoming(
   input: { migrationId: string; vm: string; timeoutMs: number },
 ): Promise<{ digest: string; bytes: number }> {
   const entry = incoming.get(input.migrationId);
+  if (!entry && deps.guests.has(input.vm)) {
+    // This agent restarted after the stream arrived: the guest itself says whether it loaded it.
+    const qmp = deps.guests.qmp(input.vm);
+    const [{ status }, info] = [await qmp.execute('query-status'), await qmp.execute('query-migrate')];
+    if (status !== 'inmigrate' && info.status === 'completed') {
+      return { digest: await guestMemoryDigest(deps.guests, input.vm), bytes: 0 };
+    }
+  }
   if (!entry) {
     throw new MigrationError(
       'MIGRATION_UNKNOWN',

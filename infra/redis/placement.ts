@@ -18,3 +18,8 @@ export async function placementOf(redis: Redis, vm: string): Promise<string | nu
 export async function releasePlacement(redis: Redis, vm: string, host: string): Promise<void> {
   await loadScript(redis, 'placement-release')([key(vm)], [host]);
 }
+
+/** At Finish: the VM now runs on `to`. False if the record named a third host (left as it was). */
+export async function movePlacement(redis: Redis, vm: string, from: string, to: string): Promise<boolean> {
+  return (await loadScript(redis, 'placement-move')([key(vm)], [from, to])) === 1;
+}

@@ -1,37 +1,65 @@
-// Runs the bare migration fixture (test/fixtures/migrate-workflow.ts) on a worker of the test's own.
+// A controller of the test's own (the migration workflow's worker, on a task queue no other test
+// uses) and the calls tests make on it: run a migration to its end, or start one and act on it.
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
-import { Worker } from '@temporalio/worker';
+import { Client, type WorkflowHandle } from '@temporalio/client';
+import { Controller } from '../../controller/controller.ts';
 import type { Config } from '../../infra/config.ts';
 import { routeTemporalLogs } from '../../infra/logging/libraries.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
-import { connectClient, connectWorker } from '../../infra/temporal/connect.ts';
-import { migrateFixture, type MigrateFixtureInput } from '../fixtures/migrate-workflow.ts';
+import { connectClient } from '../../infra/temporal/connect.ts';
+import type { migrate } from '../../workflows/migrate.ts';
+import { progress } from '../../workflows/migration/messages.ts';
+import type {
+  MigrateInput,
+  MigrationProgressView,
+  MigrationReport,
+} from '../../workflows/migration/types.ts';
 import { uniqueName } from './stack.ts';
 
-export async function runMigration(cfg: Config, input: Omit<MigrateFixtureInput, 'migrationId'>) {
-  routeTemporalLogs(createLogger('migrate', 'error'));
-  const taskQueue = uniqueName('test-migrate');
-  const migrationId = `m-${randomUUID()}`;
+export interface TestController {
+  client: Client;
+  taskQueue: string;
+  start(input: MigrateInput): Promise<WorkflowHandle<typeof migrate>>;
+  run(input: MigrateInput): Promise<MigrationReport>;
+  /** Polls the progress query until `until` holds. */
+  waitFor(
+    handle: WorkflowHandle<typeof migrate>,
+    until: (p: MigrationProgressView) => boolean,
+    timeoutMs?: number,
+  ): Promise<MigrationProgressView>;
+  stop(): Promise<void>;
+}
+
+export async function startTestController(cfg: Config): Promise<TestController> {
+  const log = createLogger('test-controller', 'error');
+  routeTemporalLogs(log);
+  const taskQueue = uniqueName('test-control');
+  const controller = await Controller.start(cfg, log, taskQueue);
   const client = await connectClient(cfg);
-  const connection = await connectWorker(cfg);
-  try {
-    const worker = await Worker.create({
-      connection,
-      namespace: cfg.temporal.namespace,
+  const start = (input: MigrateInput) =>
+    client.workflow.start<typeof migrate>('migrate', {
       taskQueue,
-      workflowsPath: join(import.meta.dirname, '..', 'fixtures', 'migrate-workflow.ts'),
+      workflowId: `m-${randomUUID()}`,
+      args: [input],
     });
-    const result = worker.runUntil(
-      client.workflow.execute(migrateFixture, {
-        taskQueue,
-        workflowId: migrationId,
-        args: [{ ...input, migrationId }],
-      }),
-    );
-    return { migrationId, result: await result };
-  } finally {
-    await client.connection.close();
-    await connection.close();
-  }
+  return {
+    client,
+    taskQueue,
+    start,
+    run: async (input) => (await start(input)).result(),
+    async waitFor(handle, until, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const p = await handle.query(progress);
+        if (until(p)) return p;
+        if (Date.now() > deadline)
+          throw new Error(`migration never reached the awaited state: ${JSON.stringify(p)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async stop() {
+      await client.connection.close();
+      await controller.stop();
+    },
+  };
 }

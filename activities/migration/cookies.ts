@@ -1,0 +1,38 @@
+// Reading a cookie in a phase: signature, version, features, addressee, same-host check (all in
+// hosts/cookie), then its nonce against Redis, so a cookie is good for one phase of one migration.
+// A retry of the same phase on the same host may present it again.
+import { parseCookie, type Cookie, type CookiePhase } from '../../hosts/cookie/index.ts';
+import { FerryError } from '../../errors/ferry-error.ts';
+import type { PhaseDeps } from './deps.ts';
+
+const NONCE_TTL_MS = 24 * 3600_000;
+
+export class CookieReplayedError extends FerryError {
+  readonly code = 'COOKIE_REPLAYED';
+}
+
+export async function readCookie(
+  deps: PhaseDeps,
+  wire: string,
+  expect: { migrationId: string; vm: string; phase: CookiePhase; reader: string },
+): Promise<Cookie> {
+  const cookie = parseCookie(wire, deps.clusterSecret, {
+    migrationId: expect.migrationId,
+    vm: expect.vm,
+    phase: expect.phase,
+    to: deps.host,
+    toUuid: deps.identity.uuid,
+  });
+  const use = await deps.nonces.consume(
+    cookie.nonce,
+    `${expect.migrationId}:${expect.reader}@${deps.host}`,
+    NONCE_TTL_MS,
+  );
+  if (use === 'replayed') {
+    throw new CookieReplayedError(
+      `the ${expect.phase} cookie of migration ${expect.migrationId} was already used`,
+      { hint: 'a cookie is good for one phase of one migration; start a new migration' },
+    );
+  }
+  return cookie;
+}

@@ -1,0 +1,33 @@
+// What the phase activities of one host need: its identity and guests, the data plane, the event
+// outbox, and the Redis stores that say who may act now (jobs, disk leases, autokill, nonces).
+import type { Redis } from 'ioredis';
+import type { HostIdentity } from '../../hosts/agent/identity.ts';
+import type { MigrationDeps } from '../../hosts/agent/migration.ts';
+import type { AutokillLeases } from '../../infra/redis/autokill.ts';
+import type { CookieNonces } from '../../infra/redis/cookie-nonces.ts';
+import type { GuestLeases } from '../../hosts/agent/recorded-leases.ts';
+import type { JobStore } from '../../infra/redis/jobs.ts';
+import type { TransferProgress } from '../../workflows/migration/types.ts';
+
+/** The destination agent's watch over its incoming guests (hosts/agent/autokill-reaper.ts). */
+export interface IncomingGuard {
+  watch(vm: string, migrationId: string): void;
+  /** Finish is taking the guest off autokill: the reaper must leave it alone from now on. */
+  finishing(vm: string): void;
+  forget(vm: string): void;
+}
+
+export interface PhaseDeps extends MigrationDeps {
+  identity: HostIdentity;
+  /** Memory this host offers to guests. */
+  memoryMiB: number;
+  redis: Redis;
+  jobs: JobStore;
+  leases: GuestLeases;
+  autokill: AutokillLeases;
+  nonces: CookieNonces;
+  clusterSecret: Buffer;
+  guard: IncomingGuard;
+  /** Sends Perform's progress to the migration workflow (best effort). */
+  reportTransfer(migrationId: string, progress: TransferProgress): Promise<void>;
+}

@@ -1,0 +1,226 @@
+// The destination side of the v3 protocol: DstPrepare and DstFinish. The MIGRATION_IN job is held
+// from Prepare to Finish; the incoming guest is registered for autokill at Prepare and taken off
+// it only by a Finish that goes on to resume it.
+import { formatCookie } from '../../hosts/cookie/index.ts';
+import { prepareIncoming, waitIncoming } from '../../hosts/agent/migration.ts';
+import { movePlacement } from '../../infra/redis/placement.ts';
+import { readCookie } from './cookies.ts';
+import type { PhaseDeps } from './deps.ts';
+import { asPhase, refuse } from './refuse.ts';
+
+/** Kept a day so a Finish retried after it succeeded answers the same (its guest runs by then). */
+const FINISHED_TTL_S = 24 * 3600;
+const ARRIVAL_TIMEOUT_MS = 60_000;
+
+export function createDestinationActivities(deps: PhaseDeps) {
+  const { host, guests, jobs, outbox, autokill, guard, redis } = deps;
+  const finishedKey = (migrationId: string) => `ferry:finished:${migrationId}`;
+  const phaseEvent = (
+    migrationId: string,
+    vm: string,
+    phase: 'prepare' | 'finish',
+    mode: 'normal' | 'cancelled',
+    detail: string,
+  ) =>
+    outbox.record({
+      type: 'migration.phase',
+      vm,
+      migrationId,
+      data: { phase, side: 'destination', mode, detail },
+    });
+
+  /** The incoming guest goes, its autokill lease and job with it: Finish's failure and cancellation. */
+  async function discard(vm: string, migrationId: string, reason: string): Promise<void> {
+    guard.forget(vm);
+    if (guests.has(vm) && guests.definition(vm).incoming) await guests.kill(vm, reason, migrationId);
+    await autokill.claim({ vm, owner: migrationId });
+    await jobs.finish({ vm, host, owner: migrationId });
+  }
+
+  return {
+    /** Prepare: check the Begin cookie and the room here, start the guest paused and incoming, under autokill. */
+    async dstPrepare(input: {
+      migrationId: string;
+      vm: string;
+      source: string;
+      cookie: string;
+      autokillTtlMs: number;
+    }) {
+      return asPhase(async () => {
+        const { migrationId, vm, source } = input;
+        const begin = await readCookie(deps, input.cookie, {
+          migrationId,
+          vm,
+          phase: 'begin',
+          reader: 'prepare',
+        });
+        const def = begin.definition;
+        if (!def) throw refuse('CookieIncomplete', 'the Begin cookie carries no guest definition');
+        const free = deps.memoryMiB - guests.usedMemoryMiB();
+        if (def.memoryMiB > free) {
+          throw refuse(
+            'CapacityShort',
+            `${host} has ${free} MiB free of ${deps.memoryMiB}, ${vm} needs ${def.memoryMiB} MiB`,
+          );
+        }
+        if (guests.has(vm)) throw refuse('GuestExists', `a guest named ${vm} already runs on ${host}`);
+        await jobs.start({
+          vm,
+          host,
+          job: 'MIGRATION_IN',
+          owner: migrationId,
+          phase: 'prepare',
+          peer: source,
+        });
+        try {
+          // Under autokill before the guest exists, so no moment has an incoming guest without a lease.
+          if (!(await autokill.register({ vm, host, owner: migrationId, ttlMs: input.autokillTtlMs }))) {
+            throw refuse('AutokillTaken', `${vm} is already registered for autokill by another migration`);
+          }
+          guard.watch(vm, migrationId);
+          const ticket = await prepareIncoming(deps, {
+            migrationId,
+            vm,
+            kind: def.kind,
+            memoryMiB: def.memoryMiB,
+            dirtyPagesPerSecond: def.dirtyPagesPerSecond,
+            disks: def.disks,
+          });
+          const cookie = formatCookie(
+            {
+              migrationId,
+              vm,
+              phase: 'prepare',
+              from: { host, uuid: deps.identity.uuid },
+              to: source,
+              tunnel: { host: ticket.dataHost, port: ticket.dataPort, token: ticket.token },
+            },
+            deps.clusterSecret,
+          );
+          await jobs.continue({ vm, host, owner: migrationId });
+          phaseEvent(
+            migrationId,
+            vm,
+            'prepare',
+            'normal',
+            `incoming on ${ticket.dataHost}:${ticket.dataPort}`,
+          );
+          return { cookie };
+        } catch (err) {
+          await discard(vm, migrationId, `prepare of migration ${migrationId} failed`).catch(() => undefined);
+          throw err;
+        }
+      });
+    },
+
+    /**
+     * Finish: the stream arrived whole and the memory equals the source's at the stop, so the guest
+     * leaves autokill, takes the disk leases with the source's lockstate and resumes. On any failure
+     * (or cancelled) the incoming guest is killed. Idempotent across retries.
+     */
+    async dstFinish(input: {
+      migrationId: string;
+      vm: string;
+      source: string;
+      cookie: string | null;
+      cancelled: boolean;
+    }) {
+      return asPhase(async () => {
+        const { migrationId, vm, source } = input;
+        const done = await redis.get(finishedKey(migrationId));
+        if (done) return JSON.parse(done) as { cookie: string; digest: string };
+        const record = await jobs.get(vm, host);
+        const ours = record?.owner === migrationId;
+        if (input.cancelled) {
+          if (ours) {
+            await jobs.setPhase({ vm, host, job: 'MIGRATION_IN', owner: migrationId, phase: 'finish3' });
+            await discard(vm, migrationId, `migration ${migrationId} rolled back`);
+            phaseEvent(migrationId, vm, 'finish', 'cancelled', 'incoming guest killed');
+          }
+          return { cookie: '', digest: null };
+        }
+        if (!ours)
+          throw refuse(
+            'JobGone',
+            `no incoming migration ${migrationId} of ${vm} on ${host} (autokilled or never prepared)`,
+          );
+        if (input.cookie === null) throw refuse('CookieMissing', 'Finish needs the Perform cookie');
+        const job = { vm, host, job: 'MIGRATION_IN' as const, owner: migrationId };
+        await jobs.startPhase({ ...job, phase: 'finish3' });
+        const fail = async (type: string, message: string, details?: unknown) => {
+          await discard(vm, migrationId, message).catch(() => undefined);
+          phaseEvent(migrationId, vm, 'finish', 'normal', `failed: ${message}`);
+          return refuse(type, message, details);
+        };
+        let performed;
+        try {
+          performed = await readCookie(deps, input.cookie, {
+            migrationId,
+            vm,
+            phase: 'perform',
+            reader: 'finish',
+          });
+        } catch (err) {
+          throw await fail('CookieRefused', (err as Error).message);
+        }
+        const arrived = await waitIncoming(deps, { migrationId, vm, timeoutMs: ARRIVAL_TIMEOUT_MS }).catch(
+          async (err: unknown) => {
+            throw await fail('StreamIncomplete', (err as Error).message);
+          },
+        );
+        const sourceDigest = performed.digest?.source;
+        if (sourceDigest !== arrived.digest) {
+          // The stream has no checksums of its own: memory that differs from the source's at the
+          // stop must never run.
+          throw await fail(
+            'MemoryMismatch',
+            `memory digest here ${arrived.digest.slice(0, 12)} differs from the source's at the stop ${String(sourceDigest).slice(0, 12)}`,
+          );
+        }
+        guard.finishing(vm);
+        if (!(await autokill.claim({ vm, owner: migrationId }))) {
+          throw await fail(
+            'AutokillLapsed',
+            `the autokill lease of ${vm} lapsed before Finish: its controller was gone too long`,
+          );
+        }
+        const disks = guests.definition(vm).disks;
+        try {
+          await deps.leases.acquire({ host, vm }, disks, performed.lockstate);
+        } catch (err) {
+          throw await fail('LeaseRefused', (err as Error).message);
+        }
+        try {
+          await guests.qmp(vm).execute('cont');
+        } catch (err) {
+          // Hand the disks back: the source resumes with the lockstate of this release.
+          const handedBack = await deps.leases.release({ host, vm }, disks);
+          throw await fail('ResumeFailed', `could not resume ${vm}: ${(err as Error).message}`, {
+            lockstate: handedBack,
+          });
+        }
+        await movePlacement(redis, vm, source, host);
+        guests.settle(vm);
+        await jobs.finish(job);
+        guard.forget(vm);
+        const cookie = formatCookie(
+          {
+            migrationId,
+            vm,
+            phase: 'finish',
+            from: { host, uuid: deps.identity.uuid },
+            to: source,
+            digest: { source: sourceDigest, destination: arrived.digest },
+          },
+          deps.clusterSecret,
+        );
+        const result = { cookie, digest: arrived.digest };
+        await redis.set(finishedKey(migrationId), JSON.stringify(result), 'EX', FINISHED_TTL_S);
+        phaseEvent(migrationId, vm, 'finish', 'normal', 'guest resumed');
+        return result;
+      });
+    },
+  };
+}
+
+export type DestinationActivities = ReturnType<typeof createDestinationActivities>;

@@ -1,0 +1,49 @@
+// The controller: the Temporal worker that runs migration workflows (and later drains) on the
+// control task queue, with the activities that belong to no host (the autokill keepalive). It
+// keeps no state of its own, so it can be killed and restarted at any moment: Temporal resumes
+// its workflows, and the destinations' autokill leases outlive a short absence.
+import { join } from 'node:path';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Redis } from 'ioredis';
+import { createControlActivities } from '../activities/control.ts';
+import type { Config } from '../infra/config.ts';
+import { routeTemporalLogs } from '../infra/logging/libraries.ts';
+import type { Logger } from '../infra/logging/logger.ts';
+import { AutokillLeases } from '../infra/redis/autokill.ts';
+import { createRedis } from '../infra/redis/client.ts';
+import { connectWorker } from '../infra/temporal/connect.ts';
+
+/** Where `ferry migrate` and the drains send their workflows. */
+export const CONTROL_TASK_QUEUE = 'ferry.control';
+
+export class Controller {
+  private constructor(
+    private readonly worker: Worker,
+    private readonly running: Promise<void>,
+    private readonly connection: NativeConnection,
+    private readonly redis: Redis,
+  ) {}
+
+  static async start(cfg: Config, log: Logger, taskQueue = CONTROL_TASK_QUEUE): Promise<Controller> {
+    routeTemporalLogs(log);
+    const redis = createRedis(cfg, 'controller');
+    const connection = await connectWorker(cfg);
+    const worker = await Worker.create({
+      connection,
+      namespace: cfg.temporal.namespace,
+      taskQueue,
+      workflowsPath: join(import.meta.dirname, '..', 'workflows', 'index.ts'),
+      activities: createControlActivities({ autokill: new AutokillLeases(redis) }),
+    });
+    const running = worker.run();
+    log.info('controller up', { taskQueue });
+    return new Controller(worker, running, connection, redis);
+  }
+
+  async stop(): Promise<void> {
+    this.worker.shutdown();
+    await this.running;
+    await this.connection.close();
+    this.redis.disconnect();
+  }
+}

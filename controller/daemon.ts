@@ -1,0 +1,58 @@
+// Starting and stopping the detached controller, by its pid file. `ferry migrate` starts one when
+// none runs, as `ferry stack up` starts the services: a migration needs a controller to exist.
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FerryError } from '../errors/ferry-error.ts';
+import type { Config } from '../infra/config.ts';
+import { startDaemon, stopDaemon } from '../infra/process/daemon.ts';
+import { tailFile } from '../infra/process/log-tail.ts';
+import { isSameProcessAlive, readLivePidFile, type PidRecord } from '../infra/process/pid-file.ts';
+import { controllerFiles } from './files.ts';
+
+export class ControllerError extends FerryError {
+  readonly code = 'CONTROLLER_FAILED';
+}
+
+const MAIN = join(import.meta.dirname, 'main.ts');
+
+export function controllerPid(cfg: Config): PidRecord | undefined {
+  return readLivePidFile(controllerFiles(cfg).pid);
+}
+
+/** Starts the controller unless one runs; waits until its worker polls. */
+export async function ensureController(cfg: Config): Promise<{ pid: number; started: boolean; log: string }> {
+  const files = controllerFiles(cfg);
+  const running = controllerPid(cfg);
+  if (running) return { pid: running.pid, started: false, log: files.log };
+  mkdirSync(files.dir, { recursive: true });
+  rmSync(files.ready, { force: true });
+  const record = startDaemon({
+    command: process.execPath,
+    args: ['--import', import.meta.resolve('tsx'), MAIN],
+    logPath: files.log,
+    pidPath: files.pid,
+  });
+  const deadline = Date.now() + 90_000;
+  while (!(existsSync(files.ready) && readFileSync(files.ready, 'utf8') === String(record.pid))) {
+    if (!isSameProcessAlive(record) || Date.now() > deadline) {
+      throw new ControllerError(
+        `the controller did not come up: ${tailFile(files.log, 1) || '(empty log)'}`,
+        {
+          hint: `read ${files.log}; is the stack up (\`ferry stack status\`)?`,
+        },
+      );
+    }
+    await sleep(100);
+  }
+  return { pid: record.pid, started: true, log: files.log };
+}
+
+export async function stopController(cfg: Config): Promise<string> {
+  const files = controllerFiles(cfg);
+  const running = controllerPid(cfg);
+  if (!running) return 'not running';
+  const how = await stopDaemon(running, files.pid);
+  rmSync(files.ready, { force: true });
+  return `${how} (pid ${running.pid})`;
+}

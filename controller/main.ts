@@ -1,0 +1,34 @@
+// The controller process: `ferry controller start --detach` runs it in the background; it writes
+// a ready file once its worker polls, so the command that started it knows when to go on.
+import { rmSync, writeFileSync } from 'node:fs';
+import { reportAndExit } from '../cli/fail.ts';
+import { loadConfig } from '../infra/config.ts';
+import { createLogger } from '../infra/logging/logger.ts';
+import { Controller } from './controller.ts';
+import { controllerFiles } from './files.ts';
+
+try {
+  const cfg = loadConfig();
+  const log = createLogger('controller');
+  const files = controllerFiles(cfg);
+  const controller = await Controller.start(cfg, log);
+  writeFileSync(files.ready, String(process.pid));
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping on signal');
+    rmSync(files.ready, { force: true });
+    controller.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('stop failed', { error: err instanceof Error ? err.message : String(err) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+} catch (err) {
+  reportAndExit(err);
+}

@@ -1,0 +1,71 @@
+// The migration's activities, bound to the host that runs each phase. Options follow libvirt's
+// rules: Begin, Prepare and Perform run once (a failure leads to compensation, never a blind
+// retry); Finish and Confirm are idempotent and retried until they land, because a guest must end
+// up running somewhere; the cancelled Finish gives up after a while since autokill covers it.
+import { proxyActivities } from '@temporalio/workflow';
+import type { ControlActivities } from '../../activities/control.ts';
+import type { DestinationActivities } from '../../activities/migration/destination.ts';
+import type { SourceActivities } from '../../activities/migration/source.ts';
+
+const queue = (host: string) => `host.${host}`;
+
+export function sourceOnce(host: string, heartbeatTimeoutMs: number, startToCloseMs: number) {
+  return proxyActivities<SourceActivities>({
+    taskQueue: queue(host),
+    startToCloseTimeout: startToCloseMs,
+    heartbeatTimeout: heartbeatTimeoutMs,
+    retry: { maximumAttempts: 1 },
+    // An abort waits until the source has really cancelled QEMU's migration before compensating.
+    cancellationType: 'WAIT_CANCELLATION_COMPLETED',
+  });
+}
+
+export function destinationOnce(host: string) {
+  return proxyActivities<DestinationActivities>({
+    taskQueue: queue(host),
+    startToCloseTimeout: '2 minutes',
+    retry: { maximumAttempts: 1 },
+  });
+}
+
+const untilDone = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '10 seconds',
+  nonRetryableErrorTypes: ['MigrationRefused'],
+};
+
+export function sourceUntilDone(host: string) {
+  return proxyActivities<SourceActivities>({
+    taskQueue: queue(host),
+    startToCloseTimeout: '2 minutes',
+    retry: untilDone,
+  });
+}
+
+export function destinationUntilDone(host: string) {
+  return proxyActivities<DestinationActivities>({
+    taskQueue: queue(host),
+    startToCloseTimeout: '2 minutes',
+    retry: untilDone,
+  });
+}
+
+/** Compensation on a destination that may be gone for good: its autokill lease lapses anyway. */
+export function destinationForAWhile(host: string, autokillTtlMs: number) {
+  return proxyActivities<DestinationActivities>({
+    taskQueue: queue(host),
+    startToCloseTimeout: '1 minute',
+    scheduleToCloseTimeout: Math.max(60_000, 4 * autokillTtlMs),
+    retry: untilDone,
+  });
+}
+
+/** The keepalive of the destination's autokill lease, on the controller's own task queue. */
+export function keepalive(autokillTtlMs: number) {
+  return proxyActivities<ControlActivities>({
+    startToCloseTimeout: '1 day',
+    heartbeatTimeout: Math.max(2000, Math.floor(autokillTtlMs / 3)),
+    retry: { initialInterval: '500 milliseconds', maximumInterval: '2 seconds' },
+  });
+}

@@ -1,0 +1,26 @@
+// Turns what an activity threw into the type and one-line message the report keeps.
+import { ActivityFailure, ApplicationFailure, isCancellation, TimeoutFailure } from '@temporalio/workflow';
+
+export function describeFailure(err: unknown): { type: string; message: string } {
+  if (isCancellation(err) && !(err instanceof ActivityFailure && err.cause instanceof TimeoutFailure)) {
+    return { type: 'Aborted', message: 'aborted' };
+  }
+  let cause: unknown = err;
+  while (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
+  if (cause instanceof ApplicationFailure) return { type: cause.type ?? 'Error', message: cause.message };
+  if (cause instanceof TimeoutFailure) {
+    return {
+      type: 'Timeout',
+      message: `no answer from the host (${String(cause.timeoutType).toLowerCase().replace(/_/g, '-')}): its agent is down or stuck`,
+    };
+  }
+  if (cause instanceof Error) return { type: cause.name, message: cause.message };
+  return { type: 'Error', message: String(cause) };
+}
+
+/** Details an activity attached to its failure (Finish hands back the lockstate it released). */
+export function failureDetails<T>(err: unknown): T | undefined {
+  let cause: unknown = err;
+  while (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
+  return cause instanceof ApplicationFailure ? (cause.details?.[0] as T | undefined) : undefined;
+}
