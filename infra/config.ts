@@ -42,6 +42,7 @@ const EnvSchema = z.object({
     .default(DEFAULT_KAFKA_VERSION),
   FERRY_KAFKA_HEAP_MIB: z.coerce.number().int().min(128).max(8192).default(DEFAULT_KAFKA_HEAP_MIB),
   FERRY_REDIS_PORT: port.default(DEFAULT_REDIS_PORT),
+  FERRY_CLUSTER_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
 });
 
 export interface Config {
@@ -53,6 +54,8 @@ export interface Config {
   temporal: { port: number; uiPort: number; namespace: string; cliVersion: string; address: string };
   kafka: { port: number; controllerPort: number; version: string; heapMiB: number; brokers: string[] };
   redis: { port: number; url: string };
+  /** Signs migration cookies; the same on every host. Unset: `cluster.secret` in the state dir. */
+  clusterSecret: string | undefined;
 }
 
 export class ConfigError extends FerryError {
@@ -64,7 +67,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = String(issue?.path[0] ?? 'environment');
-    throw new ConfigError(`${name}=${JSON.stringify(env[name] ?? '')} ${issue?.message ?? 'is invalid'}`, {
+    // A secret is never echoed: this message goes to terminals and logs.
+    const shown = name === 'FERRY_CLUSTER_SECRET' ? '(hidden)' : JSON.stringify(env[name] ?? '');
+    throw new ConfigError(`${name}=${shown} ${issue?.message ?? 'is invalid'}`, {
       hint: `fix or unset ${name}; README "Configuration" lists every setting`,
     });
   }
@@ -90,5 +95,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       brokers: [`${host}:${e.FERRY_KAFKA_PORT}`],
     },
     redis: { port: e.FERRY_REDIS_PORT, url: `redis://${host}:${e.FERRY_REDIS_PORT}` },
+    clusterSecret: e.FERRY_CLUSTER_SECRET,
   };
 }

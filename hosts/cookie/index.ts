@@ -1,0 +1,16 @@
+// The migration cookie: what each phase of the v3 protocol hands the next, signed with the
+// cluster secret. Phase activities import from here only.
+export {
+  COOKIE_ERROR_CODES,
+  ClusterSecretError,
+  CookieError,
+  isCookieError,
+  type CookieErrorCode,
+} from './errors.ts';
+export { KNOWN_FEATURES, isKnownFeature, type CookieFeature } from './features.ts';
+export { formatCookie, type CookieInput, type ExtraFeature, type FormatOptions } from './format.ts';
+export { parseCookie, type ParseExpectations } from './parse.ts';
+export { COOKIE_PHASES, COOKIE_VERSION, CookieSchema, type Cookie, type CookiePhase } from './schema.ts';
+export { loadClusterSecret, CLUSTER_SECRET_FILE } from './secret.ts';
+export { MIN_SECRET_BYTES } from './sign.ts';
+export { COOKIE_MAX_BYTES, DEFAULT_COOKIE_TTL_MS } from './wire.ts';
