@@ -6,6 +6,8 @@ import { registerDemo } from './demo.ts';
 import { registerSavevm } from './savevm.ts';
 import { registerHost } from './host.ts';
 import { registerGuest } from './guest.ts';
+import { registerController } from './controller.ts';
+import { registerMigrate } from './migrate.ts';
 
 const program = new Command('ferry')
   .description('Live-migrate virtual machines between hosts (libvirt migration v3 on Temporal)')
@@ -17,6 +19,8 @@ registerDemo(program);
 registerSavevm(program);
 registerHost(program);
 registerGuest(program);
+registerController(program);
+registerMigrate(program);
 
 try {
   await program.parseAsync(process.argv);

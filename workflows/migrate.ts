@@ -44,6 +44,7 @@ import {
 
 export async function migrate(input: MigrateInput): Promise<MigrationReport> {
   const migrationId = workflowInfo().workflowId;
+  const root = CancellationScope.current();
   const { vm, source, destination } = input;
   const autokillTtlMs = input.autokillTtlMs ?? DEFAULT_AUTOKILL_TTL_MS;
   const timeline = new Timeline(vm);
@@ -226,6 +227,7 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
       return confirmCancelled(handedBack);
     }
     stopKeepalive?.();
+    await hold('confirm');
     await phase('confirm', source, 'normal', () =>
       sourceUntilDone(source).srcConfirm({
         migrationId,
@@ -306,7 +308,8 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
       passes: performed?.stats.passes ?? transfer?.passes ?? null,
       totalTimeMs: performed?.stats.totalTimeMs ?? null,
       firstError: timeline.firstError,
-      aborted: abortRequested,
+      // Past the point of no return an abort changes nothing, but the report says it was asked.
+      aborted: abortRequested || root.consideredCancelled,
       digests: { source: performed?.digest ?? null, destination: destinationDigest },
     } satisfies MigrationReport;
   }

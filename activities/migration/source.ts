@@ -225,7 +225,16 @@ export function createSourceActivities(deps: PhaseDeps) {
           return { action: 'killed' as const };
         }
         await jobs.startPhase({ ...job, phase: 'confirm3_cancelled' });
-        const action = await resumeSource(deps, vm, readMemo(record.lockstate), input.lockstate);
+        let action;
+        try {
+          action = await resumeSource(deps, vm, readMemo(record.lockstate), input.lockstate);
+        } catch (err) {
+          // The migration is over either way: a guest that cannot safely resume (its disks were
+          // taken meanwhile, or it is gone) stays paused for the operator, and the job ends.
+          await jobs.finish(job);
+          phaseEvent(migrationId, vm, 'confirm', 'cancelled', `could not resume: ${(err as Error).message}`);
+          throw err;
+        }
         await jobs.finish(job);
         phaseEvent(migrationId, vm, 'confirm', 'cancelled', action);
         return { action };

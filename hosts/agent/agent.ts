@@ -16,6 +16,7 @@ import { JobStore } from '../../infra/redis/jobs.ts';
 import { reportTransfer } from '../../workflows/migration/messages.ts';
 import { loadClusterSecret } from '../cookie/index.ts';
 import { AutokillReaper } from './autokill-reaper.ts';
+import { OrphanSweeper } from './orphan-sweeper.ts';
 import { recordedLeases } from './recorded-leases.ts';
 import { recoverMigrations } from './recovery.ts';
 import type { Config } from '../../infra/config.ts';
@@ -55,6 +56,7 @@ export class HostAgent {
     private readonly connection: NativeConnection,
     private readonly client: Client,
     private readonly reaper: AutokillReaper,
+    private readonly orphans: OrphanSweeper,
     private readonly worker: Worker,
     private readonly log: Logger,
   ) {}
@@ -90,8 +92,9 @@ export class HostAgent {
       jobs,
       log: log.child('autokill'),
     });
-    const migrations = await recoverMigrations({
+    const recoveryDeps = {
       host: options.name,
+      redis,
       guests,
       jobs,
       leases,
@@ -100,13 +103,22 @@ export class HostAgent {
       reaper,
       outbox,
       log: log.child('recovery'),
-    });
+    };
+    const migrations = await recoverMigrations(recoveryDeps);
     await reaper.start();
     const connection = await connectWorker(cfg);
     const client = new Client({
       connection: await Connection.connect({ address: cfg.temporal.address }),
       namespace: cfg.temporal.namespace,
     });
+    const orphans = new OrphanSweeper({
+      host: options.name,
+      jobs,
+      client,
+      log: log.child('orphans'),
+      settle: async (vm) => void (await recoverMigrations(recoveryDeps, { controllerGone: true, vm })),
+    });
+    orphans.start();
     const phaseDeps: PhaseDeps = {
       host: options.name,
       identity,
@@ -148,6 +160,7 @@ export class HostAgent {
       connection,
       client,
       reaper,
+      orphans,
       worker,
       log,
     );
@@ -198,6 +211,7 @@ export class HostAgent {
     this.worker.shutdown();
     await this.running;
     await this.reaper.stop();
+    this.orphans.stop();
     await this.connection.close();
     await this.client.connection.close();
     await this.tunnels.close();

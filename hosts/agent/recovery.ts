@@ -1,9 +1,11 @@
 // What a restarting agent does with the migrations its predecessor left half-way, as libvirt's
 // qemuProcessRecoverMigration does after a daemon restart: one exhaustive switch per side over
 // the phase saved in the job record, each case saying what the phase means and what to do.
+import type { Redis } from 'ioredis';
 import { resumeSource } from '../../activities/migration/source.ts';
 import { readMemo } from '../../activities/migration/source-memo.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
+import { placementOf } from '../../infra/redis/placement.ts';
 import type { AutokillLeases } from '../../infra/redis/autokill.ts';
 import type { DiskLeases } from '../../infra/redis/disk-leases.ts';
 import type { JobRecord, JobStore } from '../../infra/redis/jobs.ts';
@@ -14,6 +16,7 @@ import type { GuestLeases } from './recorded-leases.ts';
 
 export interface RecoveryDeps {
   host: string;
+  redis: Redis;
   guests: GuestManager;
   jobs: JobStore;
   leases: GuestLeases;
@@ -26,15 +29,23 @@ export interface RecoveryDeps {
 
 type Decision = 'forgotten' | 'resumed' | 'killed' | 'left to the controller' | 'nothing here';
 
+/**
+ * `controllerGone`: the migration's workflow has ended without Confirm (the orphan sweeper), so
+ * nothing will decide for a source left in perform3_done; recovery decides by where the VM runs.
+ */
 export async function recoverMigrations(
   deps: RecoveryDeps,
+  opts: { controllerGone?: boolean; vm?: string } = {},
 ): Promise<{ vm: string; phase: string; decision: Decision }[]> {
   const decisions = [];
   for (const job of await deps.jobs.listForHost(deps.host)) {
+    if (opts.vm !== undefined && job.vm !== opts.vm) continue;
     let decision: Decision;
     try {
       decision =
-        job.job === 'MIGRATION_OUT' ? await recoverOutgoing(deps, job) : await recoverIncoming(deps, job);
+        job.job === 'MIGRATION_OUT'
+          ? await recoverOutgoing(deps, job, opts.controllerGone ?? false)
+          : await recoverIncoming(deps, job);
     } catch (err) {
       deps.log.error('could not recover a migration; its job stays for the operator', {
         vm: job.vm,
@@ -66,7 +77,11 @@ export async function recoverMigrations(
   return decisions;
 }
 
-async function recoverOutgoing(deps: RecoveryDeps, job: JobRecord): Promise<Decision> {
+async function recoverOutgoing(
+  deps: RecoveryDeps,
+  job: JobRecord,
+  controllerGone: boolean,
+): Promise<Decision> {
   const { guests, jobs, host } = deps;
   const owner = { vm: job.vm, host, owner: job.owner };
   const memo = readMemo(job.lockstate);
@@ -87,10 +102,27 @@ async function recoverOutgoing(deps: RecoveryDeps, job: JobRecord): Promise<Deci
       await resumeSource(deps, job.vm, memo);
       await jobs.finish(owner);
       return 'resumed';
-    case 'perform3_done':
+    case 'perform3_done': {
       // The stream is complete and the leases went with it; whether the destination runs the guest
-      // is Finish's to say. Stay paused and leave Confirm to the controller.
-      return 'left to the controller';
+      // is Finish's to say. Stay paused and leave Confirm to the controller, if there is one.
+      if (!controllerGone) return 'left to the controller';
+      // No controller: if Finish moved the VM, the destination runs it and the source goes; if the
+      // destination's autokill lease is gone too, no Finish will come and the source resumes.
+      if ((await placementOf(deps.redis, job.vm)) === job.peer) {
+        if (guests.has(job.vm))
+          await guests.kill(
+            job.vm,
+            `migrated to ${job.peer} (its controller ended before Confirm)`,
+            job.owner,
+          );
+        await jobs.finish(owner);
+        return 'killed';
+      }
+      if ((await deps.autokill.holder(job.vm))?.owner === job.owner) return 'left to the controller';
+      await resumeSource(deps, job.vm, memo);
+      await jobs.finish(owner);
+      return 'resumed';
+    }
     case 'confirm3':
       // The controller decided success: the destination runs the guest. The source goes.
       if (guests.has(job.vm))

@@ -27,6 +27,8 @@ export interface TestController {
     until: (p: MigrationProgressView) => boolean,
     timeoutMs?: number,
   ): Promise<MigrationProgressView>;
+  /** Stops the controller's worker and starts another on the same task queue (a controller restart). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -34,7 +36,7 @@ export async function startTestController(cfg: Config): Promise<TestController> 
   const log = createLogger('test-controller', 'error');
   routeTemporalLogs(log);
   const taskQueue = uniqueName('test-control');
-  const controller = await Controller.start(cfg, log, taskQueue);
+  let controller = await Controller.start(cfg, log, taskQueue);
   const client = await connectClient(cfg);
   const start = (input: MigrateInput) =>
     client.workflow.start<typeof migrate>('migrate', {
@@ -56,6 +58,10 @@ export async function startTestController(cfg: Config): Promise<TestController> 
           throw new Error(`migration never reached the awaited state: ${JSON.stringify(p)}`);
         await new Promise((r) => setTimeout(r, 100));
       }
+    },
+    async restart() {
+      await controller.stop();
+      controller = await Controller.start(cfg, log, taskQueue);
     },
     async stop() {
       await client.connection.close();
