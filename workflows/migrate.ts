@@ -107,7 +107,10 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
       timeline.end(record);
       return value;
     } catch (err) {
-      const failure = describeFailure(err);
+      // The source answers an abort with its own error (the migration it cancelled): an abort.
+      const failure = root.consideredCancelled
+        ? { type: 'Aborted', message: 'aborted' }
+        : describeFailure(err);
       if (failure.type === 'Aborted') abortRequested = true;
       timeline.end(record, {
         type: failure.type,

@@ -1,0 +1,35 @@
+// What every migration test checks at its end (DESIGN.md's invariants, as far as the live system
+// shows them): the VM runs on exactly one host, nothing of the migration is left in Redis (jobs,
+// autokill lease), its disk lease is held by the host it runs on, its placement names that host.
+import assert from 'node:assert/strict';
+import type { Redis } from 'ioredis';
+import { runHostOperation } from '../../cli/host-operation.ts';
+import type { Config } from '../../infra/config.ts';
+import { AutokillLeases } from '../../infra/redis/autokill.ts';
+import { DiskLeases } from '../../infra/redis/disk-leases.ts';
+import { JobStore } from '../../infra/redis/jobs.ts';
+import { placementOf } from '../../infra/redis/placement.ts';
+
+export async function assertSettled(
+  cfg: Config,
+  redis: Redis,
+  vm: string,
+  hosts: string[],
+  expect: { runsOn: string; running?: boolean },
+): Promise<void> {
+  for (const host of hosts) {
+    const status = await runHostOperation(cfg, host, 'guestStatus', vm).catch(() => undefined);
+    if (host === expect.runsOn) {
+      assert.ok(status, `${vm} runs on ${host}`);
+      assert.equal(status.running, expect.running ?? true, `${vm} on ${host} is ${status.status}`);
+    } else {
+      assert.equal(status, undefined, `${vm} must not exist on ${host}`);
+    }
+    assert.equal(await new JobStore(redis).get(vm, host), undefined, `no job of ${vm} left on ${host}`);
+  }
+  assert.equal(await new AutokillLeases(redis).holder(vm), undefined, `no autokill lease of ${vm} left`);
+  const lease = await new DiskLeases(redis).holderOf(`${vm}-disk0`);
+  if (expect.running ?? true)
+    assert.equal(lease?.host, expect.runsOn, `the disk lease of ${vm} is held by ${expect.runsOn}`);
+  assert.equal(await placementOf(redis, vm), expect.runsOn, `the placement of ${vm} names ${expect.runsOn}`);
+}
