@@ -1,6 +1,6 @@
 // Restarts in the middle of Perform: the controller's worker (Temporal resumes the workflow and
-// the migration completes) and the source agent (SIGKILL: the stream breaks, the workflow rolls
-// back, the restarted agent reconciles its guest with its job record).
+// the migration completes), the source agent and the destination agent (SIGKILL: the stream
+// breaks, the workflow rolls back, the restarted agent reconciles its guests with their job records).
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -66,6 +66,27 @@ test('migrate - the controller restarts during Perform: the migration completes 
   await ferry('guest', 'kill', vm);
 });
 
+async function killAgent(host: string): Promise<void> {
+  const agent = readLivePidFile(join(hostStateDir(cfg.stateDir, host), 'agent.pid'));
+  assert.ok(agent, `the agent of ${host} runs`);
+  process.kill(agent.pid, 'SIGKILL');
+  while (isSameProcessAlive(agent)) await new Promise((r) => setTimeout(r, 50));
+}
+
+test('migrate - the destination agent is SIGKILLed during Perform: rolled back, the restarted agent kills the half-loaded guest', async () => {
+  const vm = await busyGuest();
+  const handle = await ctl.start({ vm, source: hostA, destination: hostB, tunnelBandwidthMiBps: 8 });
+  await ctl.waitFor(handle, (p) => p.phase === 'perform' && (p.transfer?.transferred ?? 0) > 0);
+  await killAgent(hostB);
+  await new Promise((r) => setTimeout(r, 1000));
+  await startHost(hostB);
+  const report = await handle.result();
+  assert.equal(report.outcome, 'rolled-back');
+  assert.equal(report.firstError?.phase, 'perform');
+  await assertSettled(cfg, redis, vm, hosts, { runsOn: hostA });
+  await ferry('guest', 'kill', vm);
+});
+
 test('migrate - the source agent is SIGKILLed during Perform: rolled back, the restarted agent resumes the guest', async () => {
   const vm = await busyGuest();
   const handle = await ctl.start({
@@ -76,10 +97,7 @@ test('migrate - the source agent is SIGKILLed during Perform: rolled back, the r
     heartbeatTimeoutMs: 3000,
   });
   await ctl.waitFor(handle, (p) => p.phase === 'perform' && (p.transfer?.transferred ?? 0) > 0);
-  const agent = readLivePidFile(join(hostStateDir(cfg.stateDir, hostA), 'agent.pid'));
-  assert.ok(agent);
-  process.kill(agent.pid, 'SIGKILL');
-  while (isSameProcessAlive(agent)) await new Promise((r) => setTimeout(r, 50));
+  await killAgent(hostA);
   await new Promise((r) => setTimeout(r, 1000));
   await startHost(hostA);
   const report = await handle.result();
