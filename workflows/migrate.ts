@@ -9,6 +9,7 @@
 // completes or rolls back on its own, and a later abort is only noted.
 import {
   CancellationScope,
+  CancelledFailure,
   condition,
   isCancellation,
   setHandler,
@@ -195,8 +196,9 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
         }
       }),
     );
-    // The last moment an abort still rolls back.
+    // The last moment an abort still rolls back, held here or not.
     await hold('finish');
+    if (root.consideredCancelled) throw new CancelledFailure('aborted before finish');
   } catch (err) {
     if (isCancellation(err)) {
       abortRequested = true;
