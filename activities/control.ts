@@ -1,9 +1,13 @@
 // Activities of the controller itself (the worker that runs migration workflows), not of a host.
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Outbox } from '../hosts/agent/outbox.ts';
 import type { AutokillLeases } from '../infra/redis/autokill.ts';
+import type { MigrationReport } from '../workflows/migration/types.ts';
 
 export interface ControlDeps {
   autokill: AutokillLeases;
+  /** The controller's own event outbox (its events carry host `controller`). */
+  outbox: Outbox;
 }
 
 export function createControlActivities(deps: ControlDeps) {
@@ -32,6 +36,31 @@ export function createControlActivities(deps: ControlDeps) {
         ctx.heartbeat();
         await ctx.sleep(every); // throws when the workflow stops the keepalive
       }
+    },
+
+    /**
+     * The migration's end as an event: its outcome, first error and phase timeline go into the log,
+     * the record auditors replay (the agents' events say what each host did, this says how it ended).
+     */
+    async recordMigrationEnded(report: MigrationReport): Promise<void> {
+      deps.outbox.record({
+        type: 'migration.ended',
+        vm: report.vm,
+        migrationId: report.migrationId,
+        data: {
+          outcome: report.outcome,
+          source: report.source,
+          destination: report.destination,
+          runsOn: report.runsOn,
+          aborted: report.aborted,
+          downtimeMs: report.downtimeMs,
+          bytes: report.bytes,
+          passes: report.passes,
+          firstError: report.firstError,
+          phases: report.phases,
+        },
+      });
+      await Promise.resolve();
     },
   };
 }

@@ -2,10 +2,14 @@
 // control task queue, with the activities that belong to no host (the autokill keepalive). It
 // keeps no state of its own, so it can be killed and restarted at any moment: Temporal resumes
 // its workflows, and the destinations' autokill leases outlive a short absence.
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
 import { createControlActivities } from '../activities/control.ts';
+import { Outbox } from '../hosts/agent/outbox.ts';
+import { Shipper } from '../hosts/agent/shipper.ts';
+import { createKafka } from '../infra/kafka/bus.ts';
 import type { Config } from '../infra/config.ts';
 import { routeTemporalLogs } from '../infra/logging/libraries.ts';
 import type { Logger } from '../infra/logging/logger.ts';
@@ -22,22 +26,31 @@ export class Controller {
     private readonly running: Promise<void>,
     private readonly connection: NativeConnection,
     private readonly redis: Redis,
+    private readonly outbox: Outbox,
+    private readonly shipper: Shipper,
   ) {}
 
   static async start(cfg: Config, log: Logger, taskQueue = CONTROL_TASK_QUEUE): Promise<Controller> {
     routeTemporalLogs(log);
     const redis = createRedis(cfg, 'controller');
+    // Its events (migration.ended) go through a durable outbox like an agent's, under its own name.
+    const name = taskQueue === CONTROL_TASK_QUEUE ? 'controller' : `controller-${taskQueue}`;
+    const dir = join(cfg.stateDir, 'controller', name);
+    mkdirSync(dir, { recursive: true });
+    const outbox = new Outbox(dir, name);
+    const shipper = new Shipper(createKafka(cfg, name, log), outbox, log.child('events'));
+    shipper.start();
     const connection = await connectWorker(cfg);
     const worker = await Worker.create({
       connection,
       namespace: cfg.temporal.namespace,
       taskQueue,
       workflowsPath: join(import.meta.dirname, '..', 'workflows', 'index.ts'),
-      activities: createControlActivities({ autokill: new AutokillLeases(redis) }),
+      activities: createControlActivities({ autokill: new AutokillLeases(redis), outbox }),
     });
     const running = worker.run();
     log.info('controller up', { taskQueue });
-    return new Controller(worker, running, connection, redis);
+    return new Controller(worker, running, connection, redis, outbox, shipper);
   }
 
   async stop(): Promise<void> {
@@ -45,5 +58,8 @@ export class Controller {
     await this.running;
     await this.connection.close();
     this.redis.disconnect();
+    await this.shipper.drain(5000);
+    await this.shipper.stop();
+    this.outbox.close();
   }
 }

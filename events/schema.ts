@@ -73,6 +73,40 @@ export const EventSchema = z.discriminatedUnion('type', [
   }),
   z.object({
     ...envelope,
+    type: z.literal('migration.ended'),
+    data: z.object({
+      outcome: z.enum(['completed', 'rolled-back', 'failed']),
+      source: z.string(),
+      destination: z.string(),
+      runsOn: z.string().nullable(),
+      aborted: z.boolean(),
+      downtimeMs: z.number().nullable(),
+      bytes: z.number().nullable(),
+      passes: z.number().nullable(),
+      firstError: z
+        .object({
+          phase: z.string(),
+          host: z.string(),
+          vm: z.string(),
+          type: z.string(),
+          message: z.string(),
+        })
+        .nullable(),
+      phases: z.array(
+        z.object({
+          name: z.enum(['begin', 'prepare', 'perform', 'finish', 'confirm']),
+          host: z.string(),
+          mode: z.enum(['normal', 'cancelled']),
+          startedAt: z.string(),
+          endedAt: z.string().nullable(),
+          result: z.enum(['running', 'ok', 'failed']),
+          error: z.string().optional(),
+        }),
+      ),
+    }),
+  }),
+  z.object({
+    ...envelope,
     type: z.literal('disk.leased'),
     data: z.object({ disks: z.array(z.string()), tokens: z.array(z.number().int()) }),
   }),

@@ -11,6 +11,7 @@ import { processStartTime } from '../infra/process/pid-file.ts';
 import { resume } from '../workflows/migration/messages.ts';
 import { ferry } from './support/cli.ts';
 import { assertSettled } from './support/cluster-state.ts';
+import { readEvents } from './support/events.ts';
 import { startTestController, type TestController } from './support/migrate.ts';
 import { realStack, uniqueName } from './support/stack.ts';
 
@@ -70,6 +71,19 @@ test('migrate - the success path: completed, memory equal at both ends, nothing 
   assert.equal(report.digests.destination, report.digests.source);
   assert.equal(sameProcess(), false, 'the source guest is gone');
   await assertSettled(cfg, redis, vm, hosts, { runsOn: hostB });
+  // The controller records how it ended; the agents, what each phase did.
+  const story = await readEvents(
+    cfg,
+    (e) => e.migrationId === report.migrationId,
+    (events) => events.some((e) => e.type === 'migration.ended'),
+  );
+  const ended = story.find((e) => e.type === 'migration.ended');
+  assert.equal(ended?.type === 'migration.ended' && ended.data.outcome, 'completed');
+  assert.deepEqual(
+    // Each host ships its own events: across hosts the log order is arrival order, so compare sets.
+    story.flatMap((e) => (e.type === 'migration.phase' ? [`${e.data.phase}@${e.data.side}`] : [])).sort(),
+    ['begin@source', 'confirm@source', 'finish@destination', 'perform@source', 'prepare@destination'],
+  );
   await cleanUp(vm);
 });
 

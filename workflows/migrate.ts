@@ -11,6 +11,7 @@ import {
   CancellationScope,
   CancelledFailure,
   condition,
+  patched,
   isCancellation,
   setHandler,
   sleep,
@@ -18,6 +19,7 @@ import {
   log,
 } from '@temporalio/workflow';
 import {
+  controlRecord,
   destinationForAWhile,
   destinationOnce,
   destinationUntilDone,
@@ -132,119 +134,130 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
   let stopKeepalive: (() => void) | undefined;
   let performed: Awaited<ReturnType<typeof src.srcPerform>> | undefined;
 
-  try {
-    await hold('begin');
-    begun = true; // Confirm (cancelled) ends whatever job Begin may have started
-    const begin = await phase('begin', source, 'normal', () =>
-      src.srcBegin({ migrationId, vm, destination }),
-    );
-    await hold('prepare');
-    const prepare = await phase('prepare', destination, 'normal', async () => {
-      prepared = true; // from here on the destination may hold an incoming guest to kill
-      return dst.dstPrepare({ migrationId, vm, source, cookie: begin.cookie, autokillTtlMs });
-    });
-    stopKeepalive = startKeepalive(migrationId, vm, autokillTtlMs);
-    await hold('perform');
-    const timeoutMs = completionTimeoutMs(
-      begin.definition.memoryMiB,
-      input.completionTimeoutPerGiBMs ?? DEFAULT_COMPLETION_TIMEOUT_PER_GIB_MS,
-    );
-    const performer = sourceOnce(source, heartbeatTimeoutMs, timeoutMs + 60_000);
-    performed = await phase('perform', source, 'normal', () =>
-      CancellationScope.cancellable(async () => {
-        const scope = CancellationScope.current();
-        let completionTimedOut = false;
-        const timer = sleep(timeoutMs).then(() => {
-          completionTimedOut = true;
-          scope.cancel();
-        });
-        const forwardSpeed = (async () => {
-          for (;;) {
-            await condition(() => speedChanged);
-            speedChanged = false;
-            await src
-              .srcSetSpeed({ migrationId, vm, maxDowntimeMs, bandwidthMiBps })
-              .catch((err: unknown) => {
-                if (!isCancellation(err))
-                  log.warn('could not change speed', { error: describeFailure(err).message });
-              });
+  const result = await protocol();
+  // Recorded since this patch; histories from before it replay without the event.
+  if (patched('migration-ended-event')) {
+    await CancellationScope.nonCancellable(() => controlRecord().recordMigrationEnded(result));
+  }
+  return result;
+
+  async function protocol(): Promise<MigrationReport> {
+    try {
+      await hold('begin');
+      begun = true; // Confirm (cancelled) ends whatever job Begin may have started
+      const begin = await phase('begin', source, 'normal', () =>
+        src.srcBegin({ migrationId, vm, destination }),
+      );
+      await hold('prepare');
+      const prepare = await phase('prepare', destination, 'normal', async () => {
+        prepared = true; // from here on the destination may hold an incoming guest to kill
+        return dst.dstPrepare({ migrationId, vm, source, cookie: begin.cookie, autokillTtlMs });
+      });
+      stopKeepalive = startKeepalive(migrationId, vm, autokillTtlMs);
+      await hold('perform');
+      const timeoutMs = completionTimeoutMs(
+        begin.definition.memoryMiB,
+        input.completionTimeoutPerGiBMs ?? DEFAULT_COMPLETION_TIMEOUT_PER_GIB_MS,
+      );
+      const performer = sourceOnce(source, heartbeatTimeoutMs, timeoutMs + 60_000);
+      performed = await phase('perform', source, 'normal', () =>
+        CancellationScope.cancellable(async () => {
+          const scope = CancellationScope.current();
+          let completionTimedOut = false;
+          const timer = sleep(timeoutMs).then(() => {
+            completionTimedOut = true;
+            scope.cancel();
+          });
+          const forwardSpeed = (async () => {
+            for (;;) {
+              await condition(() => speedChanged);
+              speedChanged = false;
+              await src
+                .srcSetSpeed({ migrationId, vm, maxDowntimeMs, bandwidthMiBps })
+                .catch((err: unknown) => {
+                  if (!isCancellation(err))
+                    log.warn('could not change speed', { error: describeFailure(err).message });
+                });
+            }
+          })();
+          void forwardSpeed.catch(() => undefined);
+          void timer.catch(() => undefined);
+          try {
+            return await performer.srcPerform({
+              migrationId,
+              vm,
+              destination,
+              cookie: prepare.cookie,
+              maxDowntimeMs,
+              bandwidthMiBps,
+              tunnelBandwidthMiBps: input.tunnelBandwidthMiBps ?? 0,
+              progressTimeoutMs: input.progressTimeoutMs ?? DEFAULT_PROGRESS_TIMEOUT_MS,
+              via: input.via ?? null,
+            });
+          } catch (err) {
+            if (completionTimedOut) {
+              throw new CompletionTimeout(
+                `did not complete within ${Math.round(timeoutMs / 1000)} s (${Math.round(
+                  (input.completionTimeoutPerGiBMs ?? DEFAULT_COMPLETION_TIMEOUT_PER_GIB_MS) / 1000,
+                )} s per GiB); cancelled`,
+              );
+            }
+            throw err;
           }
-        })();
-        void forwardSpeed.catch(() => undefined);
-        void timer.catch(() => undefined);
-        try {
-          return await performer.srcPerform({
+        }),
+      );
+      // The last moment an abort still rolls back, held here or not.
+      await hold('finish');
+      if (root.consideredCancelled) throw new CancelledFailure('aborted before finish');
+    } catch (err) {
+      if (isCancellation(err)) {
+        abortRequested = true;
+        const last = timeline.phases.at(-1);
+        timeline.fail(last?.name ?? 'begin', last?.host ?? source, {
+          type: 'Aborted',
+          message: `aborted by the operator ${last ? `after ${last.name}` : 'before begin'}`,
+        });
+      }
+      return CancellationScope.nonCancellable(() => rollBack());
+    }
+
+    // Point of no return: Finish and Confirm run to the end, whatever is asked meanwhile.
+    const done = performed;
+    if (!done) throw new Error('unreachable: Perform ended without a result');
+    return CancellationScope.nonCancellable(async () => {
+      state = 'running';
+      let finished: Awaited<ReturnType<typeof dst.dstFinish>>;
+      try {
+        finished = await phase('finish', destination, 'normal', () =>
+          destinationUntilDone(destination).dstFinish({
             migrationId,
             vm,
-            destination,
-            cookie: prepare.cookie,
-            maxDowntimeMs,
-            bandwidthMiBps,
-            tunnelBandwidthMiBps: input.tunnelBandwidthMiBps ?? 0,
-            progressTimeoutMs: input.progressTimeoutMs ?? DEFAULT_PROGRESS_TIMEOUT_MS,
-            via: input.via ?? null,
-          });
-        } catch (err) {
-          if (completionTimedOut) {
-            throw new CompletionTimeout(
-              `did not complete within ${Math.round(timeoutMs / 1000)} s (${Math.round(
-                (input.completionTimeoutPerGiBMs ?? DEFAULT_COMPLETION_TIMEOUT_PER_GIB_MS) / 1000,
-              )} s per GiB); cancelled`,
-            );
-          }
-          throw err;
-        }
-      }),
-    );
-    // The last moment an abort still rolls back, held here or not.
-    await hold('finish');
-    if (root.consideredCancelled) throw new CancelledFailure('aborted before finish');
-  } catch (err) {
-    if (isCancellation(err)) {
-      abortRequested = true;
-      const last = timeline.phases.at(-1);
-      timeline.fail(last?.name ?? 'begin', last?.host ?? source, {
-        type: 'Aborted',
-        message: `aborted by the operator ${last ? `after ${last.name}` : 'before begin'}`,
-      });
-    }
-    return CancellationScope.nonCancellable(() => rollBack());
-  }
-
-  // Point of no return: Finish and Confirm run to the end, whatever is asked meanwhile.
-  return CancellationScope.nonCancellable(async () => {
-    state = 'running';
-    let finished: Awaited<ReturnType<typeof dst.dstFinish>>;
-    try {
-      finished = await phase('finish', destination, 'normal', () =>
-        destinationUntilDone(destination).dstFinish({
+            source,
+            cookie: done.cookie,
+            cancelled: false,
+          }),
+        );
+      } catch (err) {
+        // Finish killed its guest; the source resumes with the lockstate Finish hands back, if any.
+        const handedBack = failureDetails<{ lockstate?: unknown }>(err)?.lockstate;
+        stopKeepalive?.();
+        return confirmCancelled(handedBack);
+      }
+      stopKeepalive?.();
+      await hold('confirm');
+      await phase('confirm', source, 'normal', () =>
+        sourceUntilDone(source).srcConfirm({
           migrationId,
           vm,
-          source,
-          cookie: performed.cookie,
+          destination,
+          cookie: finished.cookie,
           cancelled: false,
         }),
       );
-    } catch (err) {
-      // Finish killed its guest; the source resumes with the lockstate Finish hands back, if any.
-      const handedBack = failureDetails<{ lockstate?: unknown }>(err)?.lockstate;
-      stopKeepalive?.();
-      return confirmCancelled(handedBack);
-    }
-    stopKeepalive?.();
-    await hold('confirm');
-    await phase('confirm', source, 'normal', () =>
-      sourceUntilDone(source).srcConfirm({
-        migrationId,
-        vm,
-        destination,
-        cookie: finished.cookie,
-        cancelled: false,
-      }),
-    );
-    state = 'done';
-    return report('completed', destination, finished.digest);
-  });
+      state = 'done';
+      return report('completed', destination, finished.digest);
+    });
+  }
 
   async function rollBack(): Promise<MigrationReport> {
     state = 'compensating';

@@ -69,3 +69,11 @@ export function keepalive(autokillTtlMs: number) {
     retry: { initialInterval: '500 milliseconds', maximumInterval: '2 seconds' },
   });
 }
+
+/** The controller's own bookkeeping (the migration.ended event). */
+export function controlRecord() {
+  return proxyActivities<ControlActivities>({
+    startToCloseTimeout: '30 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
+  });
+}
