@@ -8,6 +8,8 @@ import { registerHost } from './host.ts';
 import { registerGuest } from './guest.ts';
 import { registerController } from './controller.ts';
 import { registerMigrate } from './migrate.ts';
+import { registerAudit } from './audit.ts';
+import { registerEvents } from './events.ts';
 
 const program = new Command('ferry')
   .description('Live-migrate virtual machines between hosts (libvirt migration v3 on Temporal)')
@@ -21,6 +23,8 @@ registerHost(program);
 registerGuest(program);
 registerController(program);
 registerMigrate(program);
+registerAudit(program);
+registerEvents(program);
 
 try {
   await program.parseAsync(process.argv);
