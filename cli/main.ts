@@ -10,6 +10,7 @@ import { registerController } from './controller.ts';
 import { registerMigrate } from './migrate.ts';
 import { registerAudit } from './audit.ts';
 import { registerEvents } from './events.ts';
+import { registerCluster } from './cluster.ts';
 
 const program = new Command('ferry')
   .description('Live-migrate virtual machines between hosts (libvirt migration v3 on Temporal)')
@@ -25,6 +26,7 @@ registerController(program);
 registerMigrate(program);
 registerAudit(program);
 registerEvents(program);
+registerCluster(program);
 
 try {
   await program.parseAsync(process.argv);
