@@ -3,6 +3,7 @@
 // it only by a Finish that goes on to resume it.
 import { formatCookie } from '../../hosts/cookie/index.ts';
 import { prepareIncoming, waitIncoming } from '../../hosts/agent/migration.ts';
+import { DrainMarks } from '../../infra/redis/draining.ts';
 import { movePlacement } from '../../infra/redis/placement.ts';
 import { readCookie } from './cookies.ts';
 import type { PhaseDeps } from './deps.ts';
@@ -56,6 +57,11 @@ export function createDestinationActivities(deps: PhaseDeps) {
         });
         const def = begin.definition;
         if (!def) throw refuse('CookieIncomplete', 'the Begin cookie carries no guest definition');
+        // A host being drained takes no new guests, whoever placed this one here.
+        const draining = await new DrainMarks(redis).get(host);
+        if (draining) {
+          throw refuse('HostDraining', `${host} is draining (since ${draining.since}, by ${draining.by})`);
+        }
         const free = deps.memoryMiB - guests.usedMemoryMiB();
         if (def.memoryMiB > free) {
           throw refuse(
