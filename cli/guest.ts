@@ -8,6 +8,7 @@ import { HostNameSchema } from '../hosts/agent/identity.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';
 import { loadConfig } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
+import { DrainMarks } from '../infra/redis/draining.ts';
 import { claimPlacement, placementOf, releasePlacement } from '../infra/redis/placement.ts';
 import { runHostOperation } from './host-operation.ts';
 
@@ -49,6 +50,15 @@ export function registerGuest(program: Command): void {
           throw new GuestCommandError(`unknown host ${o.host} (no live agent registered under that name)`, {
             hint: `start it with \`ferry host start ${o.host} --detach\``,
           });
+        }
+        const draining = await new DrainMarks(redis).get(o.host);
+        if (draining) {
+          throw new GuestCommandError(
+            `host ${o.host} is draining (since ${draining.since}, by ${draining.by})`,
+            {
+              hint: `choose another host, or \`ferry undrain ${o.host}\` once its maintenance is over`,
+            },
+          );
         }
         const free = reg.memoryMiB - reg.usedMiB;
         if (o.memoryMiB > free) {
