@@ -38,6 +38,27 @@ export function createDestinationActivities(deps: PhaseDeps) {
     await jobs.finish({ vm, host, owner: migrationId });
   }
 
+  const finishCookie = (migrationId: string, vm: string, to: string, source: string, destination: string) =>
+    formatCookie(
+      {
+        migrationId,
+        vm,
+        phase: 'finish',
+        from: { host, uuid: deps.identity.uuid },
+        to,
+        digest: { source, destination },
+      },
+      deps.clusterSecret,
+    );
+
+  /** After the resume: the VM is this host's now (each step idempotent, for retries). */
+  async function settle(vm: string, migrationId: string, source: string): Promise<void> {
+    await movePlacement(redis, vm, source, host);
+    if (guests.has(vm)) guests.settle(vm);
+    await jobs.finish({ vm, host, owner: migrationId });
+    guard.forget(vm);
+  }
+
   return {
     /** Prepare: check the Begin cookie and the room here, start the guest paused and incoming, under autokill. */
     async dstPrepare(input: {
@@ -134,7 +155,10 @@ export function createDestinationActivities(deps: PhaseDeps) {
       return asPhase(async () => {
         const { migrationId, vm, source } = input;
         const done = await redis.get(finishedKey(migrationId));
-        if (done) return JSON.parse(done) as { cookie: string; digest: string };
+        if (done) {
+          await settle(vm, migrationId, source);
+          return JSON.parse(done) as { cookie: string; digest: string };
+        }
         const record = await jobs.get(vm, host);
         const ours = record?.owner === migrationId;
         if (input.cancelled) {
@@ -169,12 +193,31 @@ export function createDestinationActivities(deps: PhaseDeps) {
         } catch (err) {
           throw await fail('CookieRefused', (err as Error).message);
         }
+        const sourceDigest = performed.digest?.source;
+        if (guests.has(vm) && (await guests.qmp(vm).execute('query-status')).running) {
+          // Running already: only a Finish that took the disk leases resumes this guest, so an
+          // earlier attempt died between its resume and its answer. Confirm that it holds them.
+          try {
+            await deps.leases.acquire({ host, vm }, guests.definition(vm).disks, performed.lockstate);
+          } catch (err) {
+            throw await fail(
+              'LeaseRefused',
+              `${vm} runs here without its disk leases: ${(err as Error).message}`,
+            );
+          }
+          const result = {
+            cookie: finishCookie(migrationId, vm, source, sourceDigest!, sourceDigest!),
+            digest: sourceDigest!,
+          };
+          await redis.set(finishedKey(migrationId), JSON.stringify(result), 'EX', FINISHED_TTL_S);
+          await settle(vm, migrationId, source);
+          return result;
+        }
         const arrived = await waitIncoming(deps, { migrationId, vm, timeoutMs: ARRIVAL_TIMEOUT_MS }).catch(
           async (err: unknown) => {
             throw await fail('StreamIncomplete', (err as Error).message);
           },
         );
-        const sourceDigest = performed.digest?.source;
         if (sourceDigest !== arrived.digest) {
           // The stream has no checksums of its own: memory that differs from the source's at the
           // stop must never run.
@@ -196,6 +239,13 @@ export function createDestinationActivities(deps: PhaseDeps) {
         } catch (err) {
           throw await fail('LeaseRefused', (err as Error).message);
         }
+        // The answer is ready before the guest runs, and stored the moment it runs: a retry from
+        // here on (the agent died, the reply was lost) answers the same instead of judging a guest
+        // that already runs.
+        const result = {
+          cookie: finishCookie(migrationId, vm, source, arrived.digest, arrived.digest),
+          digest: arrived.digest,
+        };
         try {
           await guests.qmp(vm).execute('cont');
         } catch (err) {
@@ -205,23 +255,8 @@ export function createDestinationActivities(deps: PhaseDeps) {
             lockstate: handedBack,
           });
         }
-        await movePlacement(redis, vm, source, host);
-        guests.settle(vm);
-        await jobs.finish(job);
-        guard.forget(vm);
-        const cookie = formatCookie(
-          {
-            migrationId,
-            vm,
-            phase: 'finish',
-            from: { host, uuid: deps.identity.uuid },
-            to: source,
-            digest: { source: sourceDigest, destination: arrived.digest },
-          },
-          deps.clusterSecret,
-        );
-        const result = { cookie, digest: arrived.digest };
         await redis.set(finishedKey(migrationId), JSON.stringify(result), 'EX', FINISHED_TTL_S);
+        await settle(vm, migrationId, source);
         phaseEvent(migrationId, vm, 'finish', 'normal', 'guest resumed');
         return result;
       });
