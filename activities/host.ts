@@ -21,6 +21,17 @@ export interface GuestDigest {
   digest: string;
 }
 
+/** A guest as its host's guest manager knows it: what a drain moves and `ferry status` shows. */
+export interface HostGuest {
+  vm: string;
+  kind: string;
+  memoryMiB: number;
+  /** Still arriving: a migration's incoming guest, not yet resumed here. */
+  incoming: boolean;
+  /** QEMU's run state (`running`, `paused`, `inmigrate`, ...), or `unknown` if QMP did not answer. */
+  status: string;
+}
+
 export function createHostActivities(deps: HostActivityDeps) {
   const { guests, host, jobs } = deps;
   /** A changing operation: refused while a migration job holds the VM here, unless it is that migration's. */
@@ -65,6 +76,24 @@ export function createHostActivities(deps: HostActivityDeps) {
           .catch(() => undefined);
         await guests.kill(vm, 'stopped by operator');
       });
+    },
+    /** The guests running here (the guest manager is authoritative, Redis only mirrors it). */
+    async listGuests(): Promise<HostGuest[]> {
+      return Promise.all(
+        guests.list().map(async (g) => ({
+          vm: g.vm,
+          kind: g.kind,
+          memoryMiB: g.memoryMiB,
+          incoming: guests.definition(g.vm).incoming,
+          status: await guests
+            .qmp(g.vm)
+            .execute('query-status')
+            .then(
+              (s) => s.status,
+              () => 'unknown',
+            ),
+        })),
+      );
     },
     async guestDigest(vm: string): Promise<GuestDigest> {
       return { vm, host, digest: await guestMemoryDigest(guests, vm) };
