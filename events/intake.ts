@@ -1,0 +1,70 @@
+// What a reader of the event log does with each message, the same for the audit's bounded read and
+// for `events tail`: skip what is out of scope (by key, before parsing: the log is keyed by VM),
+// decode and validate, drop the copies an at-least-once outbox sends twice, and hand back what
+// must go to the dead-letter topic instead of stopping.
+import { decodeEvent } from './decode.ts';
+import type { FerryEvent } from './schema.ts';
+
+/** Which events a reader wants. */
+export interface Scope {
+  /** Only these VMs' events (host-level events too, unless hostEvents is false). */
+  vms?: ReadonlySet<string>;
+  /** Events whose own time is before this (epoch ms) are skipped. */
+  sinceMs?: number;
+  /** With a VM filter: keep the events of no VM (host.started/stopped). Default true. */
+  hostEvents?: boolean;
+}
+
+export type Taken =
+  | { kind: 'event'; event: FerryEvent }
+  | { kind: 'duplicate' }
+  | { kind: 'skipped' }
+  | { kind: 'rejected'; reason: string };
+
+/** The event ids seen, all of them or (a follower that runs for days) the last `capacity`. */
+export class IdMemory {
+  private readonly ids = new Set<string>();
+  /** With a capacity: the remembered ids as a ring, oldest at `next`. */
+  private readonly ring: string[] = [];
+  private next = 0;
+
+  constructor(private readonly capacity = Number.POSITIVE_INFINITY) {}
+
+  /** True if the id was new (and is now remembered). */
+  add(id: string): boolean {
+    if (this.ids.has(id)) return false;
+    this.ids.add(id);
+    if (Number.isFinite(this.capacity)) {
+      if (this.ring.length < this.capacity) this.ring.push(id);
+      else {
+        this.ids.delete(this.ring[this.next]!);
+        this.ring[this.next] = id;
+        this.next = (this.next + 1) % this.capacity;
+      }
+    }
+    return true;
+  }
+}
+
+export function takeMessage(
+  message: { key: Buffer | null; value: Buffer | null },
+  scope: Scope,
+  seen: IdMemory,
+): Taken {
+  const vms = scope.vms;
+  if (vms && message.key !== null) {
+    // The shippers key an event by its VM, or `host:<name>` when it has none.
+    const key = message.key.toString();
+    const isHost = key.startsWith('host:');
+    if (isHost ? scope.hostEvents === false : !vms.has(key)) return { kind: 'skipped' };
+  }
+  const decoded = decodeEvent(message.value);
+  if (!decoded.ok) return { kind: 'rejected', reason: decoded.reason };
+  const event = decoded.event;
+  if (vms && (event.vm === null ? scope.hostEvents === false : !vms.has(event.vm))) {
+    return { kind: 'skipped' };
+  }
+  if (scope.sinceMs !== undefined && Date.parse(event.time) < scope.sinceMs) return { kind: 'skipped' };
+  if (!seen.add(event.id)) return { kind: 'duplicate' };
+  return { kind: 'event', event };
+}
