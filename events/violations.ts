@@ -1,0 +1,55 @@
+// What the audit reports: which of DESIGN.md's invariants an event (or its absence) breaks, in one
+// line, with the events that show it.
+import type { EventRef } from './refs.ts';
+
+export const CHECKS = {
+  /** Invariant 1: the VM's vCPUs ran on two hosts at the same time. */
+  'two-hosts': 1,
+  /** Invariant 1: the VM's last copy went, and not by an operator's stop or kill. */
+  lost: 1,
+  /** Invariant 3: an incoming guest still there after its migration ended (or its controller went). */
+  'incoming-left': 3,
+  /** Invariant 4: a disk leased by a second holder while the first still held it. */
+  'disk-two-holders': 4,
+  /** Invariant 4: a guest running while a disk of its VM is leased by another host. */
+  'disk-elsewhere': 4,
+  /** Invariant 4: a disk still leased for a VM that has no guest on that host. */
+  'lease-without-guest': 4,
+  /** Invariant 5: a host's seq skips numbers: events that never reached the log. */
+  'log-gap': 5,
+  /** Invariant 5: migration.ended says the VM runs somewhere the log does not have it. */
+  'ended-disagrees': 5,
+  /** Invariant 6: a migration with events but no end, and nothing running it any more. */
+  'migration-unended': 6,
+  /** Invariant 6: a migration that ended neither completed nor rolled back. */
+  'migration-failed': 6,
+  /** Invariant 6: a migration that did not complete and kept no first error. */
+  'first-error-missing': 6,
+} as const;
+
+export type CheckName = keyof typeof CHECKS;
+
+export interface Violation {
+  check: CheckName;
+  invariant: (typeof CHECKS)[CheckName];
+  vm: string | null;
+  migrationId: string | null;
+  message: string;
+  cites: EventRef[];
+}
+
+export function violation(
+  check: CheckName,
+  about: { vm?: string | null; migrationId?: string | null },
+  message: string,
+  cites: (EventRef | null | undefined)[],
+): Violation {
+  return {
+    check,
+    invariant: CHECKS[check],
+    vm: about.vm ?? null,
+    migrationId: about.migrationId ?? null,
+    message,
+    cites: cites.filter((c): c is EventRef => c != null),
+  };
+}
