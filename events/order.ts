@@ -55,36 +55,11 @@ export function orderEvents(events: Iterable<FerryEvent>): FerryEvent[] {
   return out;
 }
 
-export interface SeqGap {
-  host: string;
-  /** The last seq present before the gap and the first after it. */
-  after: number;
-  before: number;
-}
-
-/** Holes in each host's seq (events that never reached the log), between the first and last read. */
-export function seqGaps(events: Iterable<FerryEvent>): SeqGap[] {
-  const seqs = new Map<string, number[]>();
-  for (const e of events) {
-    let list = seqs.get(e.host);
-    if (!list) seqs.set(e.host, (list = []));
-    list.push(e.seq);
-  }
-  const gaps: SeqGap[] = [];
-  for (const [host, list] of [...seqs].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    list.sort((a, b) => a - b);
-    for (let i = 1; i < list.length; i++) {
-      if (list[i]! > list[i - 1]! + 1) gaps.push({ host, after: list[i - 1]!, before: list[i]! });
-    }
-  }
-  return gaps;
-}
-
 /** A binary heap; `replaceTop` re-sifts the top after its key changed (the merge's hot path). */
 class MinHeap<T> {
   private readonly items: T[] = [];
 
-  constructor(private readonly less: (a: T, b: T) => number) {}
+  constructor(private readonly compare: (a: T, b: T) => number) {}
 
   get size(): number {
     return this.items.length;
@@ -100,7 +75,7 @@ class MinHeap<T> {
     let i = a.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (this.less(a[i]!, a[parent]!) >= 0) break;
+      if (this.compare(a[i]!, a[parent]!) >= 0) break;
       [a[i], a[parent]] = [a[parent]!, a[i]!];
       i = parent;
     }
@@ -120,8 +95,8 @@ class MinHeap<T> {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
-      if (l < a.length && this.less(a[l]!, a[m]!) < 0) m = l;
-      if (r < a.length && this.less(a[r]!, a[m]!) < 0) m = r;
+      if (l < a.length && this.compare(a[l]!, a[m]!) < 0) m = l;
+      if (r < a.length && this.compare(a[r]!, a[m]!) < 0) m = r;
       if (m === i) return;
       [a[i], a[m]] = [a[m]!, a[i]!];
       i = m;

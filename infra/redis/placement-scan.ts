@@ -1,0 +1,21 @@
+// Every placement in Redis, for the audit's comparison of the log with the live system (a VM the
+// log does not know but Redis places somewhere is a difference). The key layout is placement.ts's.
+import type { Redis } from 'ioredis';
+
+const PREFIX = 'ferry:vm:';
+
+export async function allPlacements(redis: Redis): Promise<Map<string, string>> {
+  const placements = new Map<string, string>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length === 0) continue;
+    const hosts = await redis.mget(...keys);
+    keys.forEach((k, i) => {
+      const host = hosts[i];
+      if (host != null) placements.set(k.slice(PREFIX.length), host);
+    });
+  } while (cursor !== '0');
+  return placements;
+}
