@@ -1,0 +1,134 @@
+// `ferry audit replay` without the printing: read the log (validated, deduplicated, bad messages
+// dead-lettered), fold it in order through the audit, read the live system for the same scope,
+// conclude the invariants and name each difference between the rebuilt and the live state.
+//
+// Memory: the stream events (savevm sections, statuses, passes, tunnel ends: most of a log) only
+// add to their migration's timeline whatever their order, so they are folded as they arrive and
+// not kept; only the lifecycle events wait to be ordered.
+import type { Client } from '@temporalio/client';
+import type { Config } from '../infra/config.ts';
+import { createKafka } from '../infra/kafka/bus.ts';
+import { createLogger } from '../infra/logging/logger.ts';
+import { createRedis } from '../infra/redis/client.ts';
+import { connectClient } from '../infra/temporal/connect.ts';
+import { Auditor } from './audit.ts';
+import { compareWithLive, liveScopeOf, type Difference } from './compare.ts';
+import { DEAD_LETTER_TOPIC, DeadLetters, type Rejected } from './dead-letter.ts';
+import { readLive, type LiveState } from './live.ts';
+import { isOrderFree } from './migrations.ts';
+import { orderEvents } from './order.ts';
+import type { ClusterState } from './projection.ts';
+import { readLog } from './reader.ts';
+import { EVENTS_TOPIC, type FerryEvent } from './schema.ts';
+import { SeqTracker, type SeqGap } from './seq-gaps.ts';
+import { violation, type Violation } from './violations.ts';
+
+export interface AuditRunOptions {
+  topic?: string;
+  deadLetterTopic?: string;
+  since?: Date;
+  /** Only these VMs (their events, the hosts they touched, their disks and jobs). */
+  vms?: string[];
+  /** Compare with the live system (default); off for logs that are not this cluster's. */
+  live?: boolean;
+}
+
+export interface AuditReport {
+  topic: string;
+  /** Distinct valid events read. */
+  events: number;
+  duplicates: number;
+  rejected: Rejected[];
+  state: ClusterState;
+  violations: Violation[];
+  gaps: SeqGap[];
+  /** Null when the live comparison was not asked for. */
+  differences: Difference[] | null;
+  matchesLive: boolean | null;
+  /** What limited the audit (Temporal unreachable, a partial log). */
+  notes: string[];
+}
+
+export async function runAudit(cfg: Config, opts: AuditRunOptions = {}): Promise<AuditReport> {
+  const topic = opts.topic ?? EVENTS_TOPIC;
+  const quiet = createLogger('ferry-audit', 'error', () => undefined);
+  const kafka = createKafka(cfg, 'ferry-audit', quiet);
+  const deadLetters = await DeadLetters.open(kafka, opts.deadLetterTopic ?? DEAD_LETTER_TOPIC);
+  const auditor = new Auditor();
+  const seqs = new SeqTracker();
+  const lifecycle: FerryEvent[] = [];
+  const vms = opts.vms && opts.vms.length > 0 ? new Set(opts.vms) : undefined;
+  let stats;
+  try {
+    stats = await readLog(
+      kafka,
+      { topic, deadLetters, ...(opts.since ? { since: opts.since } : {}), ...(vms ? { vms } : {}) },
+      (e) => {
+        seqs.add(e);
+        if (isOrderFree(e)) auditor.observe(e);
+        else lifecycle.push(e);
+      },
+    );
+  } finally {
+    await deadLetters.close();
+  }
+  for (const e of orderEvents(lifecycle)) auditor.observe(e);
+  lifecycle.length = 0;
+
+  const notes: string[] = [];
+  // Holes in a host's seq mean lost events, unless a VM filter left them out on purpose.
+  const gaps = vms ? [] : seqs.gaps();
+  if (opts.since) notes.push(`read from ${opts.since.toISOString()}: what happened before is not known`);
+  let live: LiveState | null = null;
+  if (opts.live !== false) {
+    live = await readLiveState(cfg, liveScopeOf(auditor.state, vms), notes);
+  }
+  const owners = new Set(live?.jobs.map((j) => j.owner));
+  const violations = auditor.conclude({
+    inFlight: (id) => owners.has(id) || (live?.runningWorkflows?.has(id) ?? false),
+    partial: opts.since !== undefined,
+  });
+  for (const g of gaps) {
+    violations.push(
+      violation(
+        'log-gap',
+        {},
+        `${g.host}'s events jump from seq ${g.after.seq} to ${g.before.seq}: ${g.missing} never reached the log`,
+        [g.after, g.before],
+      ),
+    );
+  }
+  const differences = live ? compareWithLive(auditor.state, live) : null;
+  return {
+    topic,
+    events: stats.events,
+    duplicates: stats.duplicates,
+    rejected: stats.rejected,
+    state: auditor.state,
+    violations,
+    gaps,
+    differences,
+    matchesLive: differences ? differences.length === 0 : null,
+    notes,
+  };
+}
+
+async function readLiveState(
+  cfg: Config,
+  scope: ReturnType<typeof liveScopeOf>,
+  notes: string[],
+): Promise<LiveState> {
+  const redis = createRedis(cfg, 'ferry-audit');
+  let temporal: Client | null = null;
+  try {
+    temporal = await connectClient(cfg).catch(() => null);
+    const live = await readLive(redis, scope, temporal);
+    if (!live.runningWorkflows) {
+      notes.push('Temporal unreachable: a migration counts as in flight only while it has a job');
+    }
+    return live;
+  } finally {
+    redis.disconnect();
+    await temporal?.connection.close().catch(() => undefined);
+  }
+}
