@@ -13,6 +13,9 @@ export function routeTemporalLogs(logger: Logger): void {
   runtimeInstalled = true;
   const log = logger.child('temporal');
   Runtime.install({
+    // The core's own logs (Rust) too: by default it prints them straight to stdout, where they
+    // would mix with a command's output (the audit's JSON, for one).
+    telemetryOptions: { logging: { forward: {}, filter: { core: 'WARN', other: 'ERROR' } } },
     logger: new DefaultLogger(
       'WARN',
       (entry: { level: TemporalLevel; message: string; meta?: Record<string, unknown> }) => {
