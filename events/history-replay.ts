@@ -30,12 +30,7 @@ export async function replayMigrationHistories(
   )) {
     result.replayed++;
     if (r.error) {
-      const message = r.error.message.split('\n')[0] ?? r.error.name;
-      result.failures.push({
-        workflowId: r.workflowId,
-        runId: r.runId,
-        error: `${r.error.name}: ${message}`,
-      });
+      result.failures.push({ workflowId: r.workflowId, runId: r.runId, error: oneLine(r.error) });
     }
   }
   return result;
@@ -55,4 +50,11 @@ async function* byId(client: Client, ids: string[]): AsyncIterable<HistoryAndWor
       .catch(() => undefined);
     if (history) yield { workflowId, history };
   }
+}
+
+/** The core's failure is a Rust debug dump; the message inside it is what says why. */
+function oneLine(err: Error): string {
+  const inner = /message: "([^"]+)"/.exec(err.message)?.[1];
+  const line = inner ?? err.message.split('\n')[0] ?? '';
+  return `${err.name}: ${line.length > 300 ? `${line.slice(0, 300)}…` : line}`;
 }
