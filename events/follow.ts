@@ -1,0 +1,55 @@
+// A reader that follows the event log as it grows (`ferry events tail`): the same intake as the
+// audit's reader (validation, dedupe, dead letters) on a consumer that never ends by itself. A bad
+// message is dead-lettered and reported; the follower goes on.
+import { randomUUID } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import type { DeadLetters, Rejected } from './dead-letter.ts';
+import { IdMemory, takeMessage, type Scope } from './intake.ts';
+import type { FerryEvent } from './schema.ts';
+
+/** A follower runs for days: it remembers the ids of the last this-many events to drop copies. */
+const REMEMBERED_IDS = 100_000;
+
+export interface FollowOptions extends Omit<Scope, 'sinceMs'> {
+  topic: string;
+  fromBeginning: boolean;
+  deadLetters?: DeadLetters;
+}
+
+export interface Follower {
+  stop(): Promise<void>;
+}
+
+export async function followLog(
+  kafka: Kafka,
+  opts: FollowOptions,
+  on: { event(e: FerryEvent): void; rejected(r: Rejected): void },
+): Promise<Follower> {
+  const seen = new IdMemory(REMEMBERED_IDS);
+  const scope: Scope = {
+    ...(opts.vms ? { vms: opts.vms } : {}),
+    ...(opts.hostEvents !== undefined ? { hostEvents: opts.hostEvents } : {}),
+  };
+  const consumer = kafka.consumer({ groupId: `ferry-tail-${randomUUID()}`, maxWaitTimeInMs: 250 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic: opts.topic, fromBeginning: opts.fromBeginning });
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message }) => {
+        const taken = takeMessage(message, scope, seen);
+        if (taken.kind === 'event') on.event(taken.event);
+        if (taken.kind !== 'rejected') return;
+        const origin = { topic: opts.topic, partition, offset: message.offset };
+        const deadLettered = opts.deadLetters
+          ? await opts.deadLetters.send(origin, message, taken.reason)
+          : false;
+        on.rejected({ ...origin, reason: taken.reason, deadLettered });
+      },
+    });
+  } catch (err) {
+    await consumer.disconnect().catch(() => undefined);
+    throw err;
+  }
+  return { stop: () => consumer.disconnect() };
+}
