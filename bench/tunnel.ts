@@ -6,16 +6,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runHostOperation } from '../cli/host-operation.ts';
 import { BASELINE_PARAMETERS } from '../hosts/guests/qemu/baseline.ts';
 import { launchQemuGuest } from '../hosts/guests/qemu/launch.ts';
 import { migrateDirect } from '../hosts/guests/qemu/migration.ts';
 import { buildGuestImage } from '../hosts/qemu-image/build.ts';
 import { loadConfig } from '../infra/config.ts';
 import { stackUp } from '../infra/stack/stack.ts';
-// The bare migration of the agent tests; the v3 workflow (issue 5) will replace it here.
-import { ferry } from '../test/support/cli.ts';
-import { runMigration } from '../test/support/migrate.ts';
+import type { MigrateInput, MigrationReport } from '../workflows/migration/types.ts';
+import { twoAgents } from '../test/support/agents.ts';
+import { startTestController, type TestController } from '../test/support/migrate.ts';
+import { ensureQemu } from '../test/support/qemu.ts';
 import { uniqueName } from '../test/support/stack.ts';
 import type { BenchContext, Figures } from './run.ts';
 import { measureTunnelThroughput } from './tunnel-throughput.ts';
@@ -29,50 +29,39 @@ export default async function tunnelBench(ctx: BenchContext): Promise<Figures> {
 
   const cfg = loadConfig();
   await stackUp(cfg, () => undefined);
-  const [a, b] = [uniqueName('bench'), uniqueName('bench')];
-  const guests: { vm: string; host: string }[] = [];
+  ensureQemu();
+  const agents = await twoAgents(cfg, ['127.0.0.8', '127.0.0.9'], { memoryMiB: 4096, prefix: 'bench' });
+  let ctl: TestController | undefined;
   try {
-    for (const [h, ip] of [
-      [a, '127.0.0.8'],
-      [b, '127.0.0.9'],
-    ] as const) {
-      const r = await ferry('host', 'start', h, '--address', ip, '--memory', '4096', '--detach');
-      if (r.status !== 0) throw new Error(r.stderr.trim());
-    }
-    const start = async (vm: string, ...args: string[]) => {
-      const r = await ferry('guest', 'start', vm, '--host', a, ...args);
-      if (r.status !== 0) throw new Error(r.stderr.trim());
-      guests.push({ vm, host: a }, { vm, host: b });
-    };
+    ctl = await startTestController(cfg);
+    const migrate = completed(ctl);
+    const { source, destination } = agents;
+    const bandwidthMiBps = BASELINE_PARAMETERS['max-bandwidth'] / MiB;
 
     ctx.log('idle 1 GiB emulated guest between two agents...');
     const big = uniqueName('vm');
-    await start(big, '--memory', '1024');
+    await agents.startGuest(big, '--memory', '1024');
     const wallStart = performance.now();
-    const emulated = await runMigration(cfg, {
+    const emulated = await migrate({
       vm: big,
-      kind: 'emulated',
-      memoryMiB: 1024,
-      source: a,
-      destination: b,
-      downtimeLimitMs: 300,
-      maxBandwidthBytesPerSec: BASELINE_PARAMETERS['max-bandwidth'],
+      source,
+      destination,
+      maxDowntimeMs: 300,
+      bandwidthMiBps,
       progressTimeoutMs: 60_000,
     });
     const emulatedWall = (performance.now() - wallStart) / 1000;
 
     ctx.log(`QEMU ${QEMU_MIB} MiB guest through the agents' tunnel...`);
     const q = uniqueName('vm');
-    await start(q, '--memory', String(QEMU_MIB), '--kind', 'qemu');
+    await agents.startGuest(q, '--memory', String(QEMU_MIB), '--kind', 'qemu');
     await sleep(1000);
-    const tunnelled = await runMigration(cfg, {
+    const tunnelled = await migrate({
       vm: q,
-      kind: 'qemu',
-      memoryMiB: QEMU_MIB,
-      source: a,
-      destination: b,
-      downtimeLimitMs: BASELINE_PARAMETERS['downtime-limit'],
-      maxBandwidthBytesPerSec: BASELINE_PARAMETERS['max-bandwidth'],
+      source,
+      destination,
+      maxDowntimeMs: BASELINE_PARAMETERS['downtime-limit'],
+      bandwidthMiBps,
       progressTimeoutMs: 60_000,
     });
 
@@ -83,21 +72,32 @@ export default async function tunnelBench(ctx: BenchContext): Promise<Figures> {
       tunnelMBps: round(t.tunnelMBps),
       rawMBps: round(t.rawMBps),
       ratio: round(t.tunnelMBps / t.rawMBps, 3),
-      emulated1GiBSeconds: round(emulated.result.out.totalTimeMs / 1000, 3),
+      emulated1GiBSeconds: round(emulated.totalTimeMs / 1000, 3),
       emulated1GiBWallSeconds: round(emulatedWall, 2),
-      emulated1GiBDowntimeMs: emulated.result.out.downtimeMs,
-      qemuTunnelledMs: tunnelled.result.out.totalTimeMs,
+      emulated1GiBDowntimeMs: emulated.downtimeMs,
+      qemuTunnelledMs: tunnelled.totalTimeMs,
       qemuDirectMs: directMs,
-      qemuTunnelledVsDirect: round(tunnelled.result.out.totalTimeMs / directMs, 2),
+      qemuTunnelledVsDirect: round(tunnelled.totalTimeMs / directMs, 2),
     };
     return figures;
   } finally {
-    for (const g of guests)
-      await runHostOperation(cfg, g.host, 'killGuest', g.vm, 'bench cleanup').catch(() => undefined);
-    for (const g of guests) await ferry('guest', 'kill', g.vm);
-    await ferry('host', 'stop', a);
-    await ferry('host', 'stop', b);
+    await ctl?.stop();
+    await agents.stop();
   }
+}
+
+const MiB = 1024 * 1024;
+
+/** Runs a migration that has to complete; its timing figures. */
+function completed(ctl: TestController) {
+  return async (input: MigrateInput) => {
+    const report: MigrationReport = await ctl.run(input);
+    const { outcome, firstError, totalTimeMs, downtimeMs } = report;
+    if (outcome !== 'completed' || totalTimeMs === null || downtimeMs === null) {
+      throw new Error(`migration of ${input.vm} ${outcome}: ${firstError?.message ?? 'no figures'}`);
+    }
+    return { totalTimeMs, downtimeMs };
+  };
 }
 
 /** QEMU's total-time for the agents' default QEMU guest migrated over a plain unix socket. */

@@ -2,71 +2,69 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { WorkflowHandle } from '@temporalio/client';
 import { createRedis } from '../infra/redis/client.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';
 import type { Config } from '../infra/config.ts';
 import { runHostOperation } from '../cli/host-operation.ts';
-import { ferry } from './support/cli.ts';
-import { runMigration } from './support/migrate.ts';
+import { processStartTime } from '../infra/process/pid-file.ts';
+import { setBandwidth, setMaxDowntime } from '../workflows/migration/messages.ts';
+import type { migrate } from '../workflows/migrate.ts';
+import type { MigrateInput, MigrationReport } from '../workflows/migration/types.ts';
+import { twoAgents, type TwoAgents } from './support/agents.ts';
+import { startTestController, type TestController } from './support/migrate.ts';
 import { realStack, uniqueName } from './support/stack.ts';
 
-const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
-const vms: string[] = [];
 let cfg: Config;
+let agents: TwoAgents;
+let ctl: TestController;
+let hostA: string;
+let hostB: string;
 
 before(async () => {
   cfg = await realStack();
-  for (const [h, ip] of [
-    [hostA, '127.0.0.6'],
-    [hostB, '127.0.0.7'],
-  ] as const) {
-    const r = await ferry('host', 'start', h, '--address', ip, '--memory', '1024', '--detach');
-    assert.equal(r.status, 0, r.stderr);
-  }
+  agents = await twoAgents(cfg, ['127.0.0.6', '127.0.0.7']);
+  ({ source: hostA, destination: hostB } = agents);
+  ctl = await startTestController(cfg);
 });
 
 after(async () => {
-  for (const vm of vms) {
-    await runHostOperation(cfg, hostB, 'killGuest', vm, 'test cleanup').catch(() => undefined);
-    await ferry('guest', 'kill', vm);
-  }
-  await ferry('host', 'stop', hostA);
-  await ferry('host', 'stop', hostB);
+  await ctl?.stop();
+  await agents?.stop();
 });
 
-/** The small guest of these tests, moved A → B with room to spare: only the fault decides. */
-const onePass = (vm: string, via: { host: string; port: number }) => ({
+/** The small guest of these tests, moved A → B with room to spare: only the fault (`via`) decides. */
+const onePass = (vm: string, via?: { host: string; port: number }): MigrateInput => ({
   vm,
-  kind: 'emulated' as const,
-  memoryMiB: 32,
   source: hostA,
   destination: hostB,
-  downtimeLimitMs: 300,
-  maxBandwidthBytesPerSec: 64 * 1024 * 1024,
+  maxDowntimeMs: 300,
+  bandwidthMiBps: 64,
   progressTimeoutMs: 30_000,
-  via,
+  ...(via ? { via } : {}),
 });
 
-async function startGuest(dirtyRate: number): Promise<string> {
+async function startGuest(dirtyRate: number): Promise<{ vm: string; pid: number }> {
   const vm = uniqueName('vm');
-  vms.push(vm);
-  const r = await ferry(
-    'guest',
-    'start',
-    vm,
-    '--host',
-    hostA,
-    '--memory',
-    '32',
-    '--dirty-rate',
-    String(dirtyRate),
-  );
-  assert.equal(r.status, 0, r.stderr);
-  return vm;
+  const pid = await agents.startGuest(vm, '--memory', '32', '--dirty-rate', String(dirtyRate));
+  return { vm, pid };
+}
+
+/**
+ * A guest that has written ~1500 pages (3 s at 500 pages/s): its first pass is longer than the
+ * offsets the faults pick, so a fault lands in it, in a page's data. (Pages never written are zero
+ * and cost a few bytes each; a fault past the end of the stream would never happen.)
+ */
+async function startWrittenGuest(): Promise<{ vm: string; pid: number }> {
+  const guest = await startGuest(500);
+  await sleep(3000);
+  return guest;
 }
 
 /** After a failed migration: the source runs on A and no guest of that name is left on B. */
-async function assertRolledBack(vm: string): Promise<void> {
+async function assertRolledBack(vm: string, report: MigrationReport): Promise<void> {
+  assert.equal(report.outcome, 'rolled-back', JSON.stringify(report.firstError));
+  assert.equal(report.runsOn, hostA);
   const src = await runHostOperation(cfg, hostA, 'guestStatus', vm);
   assert.deepEqual([src.status, src.running], ['running', true], 'the source keeps running');
   const deadline = Date.now() + 15_000;
@@ -82,29 +80,22 @@ async function assertRolledBack(vm: string): Promise<void> {
 }
 
 test('agent migration faults - a guest that dirties faster than the bandwidth is cancelled after the progress timeout', async () => {
-  const vm = await startGuest(20_000);
-  await assert.rejects(
-    runMigration(cfg, {
-      vm,
-      kind: 'emulated',
-      memoryMiB: 32,
-      source: hostA,
-      destination: hostB,
-      downtimeLimitMs: 50,
-      maxBandwidthBytesPerSec: 8 * 1024 * 1024,
-      progressTimeoutMs: 3000,
-    }),
-    (err: Error) => {
-      let cause: unknown = err;
-      while (cause instanceof Error && cause.cause) cause = cause.cause;
-      assert.match(
-        (cause as Error).message,
-        /no progress for 3000 ms .* cancelled, the guest keeps running here/,
-      );
-      return true;
-    },
+  const { vm } = await startGuest(20_000);
+  const report = await ctl.run({
+    vm,
+    source: hostA,
+    destination: hostB,
+    maxDowntimeMs: 50,
+    bandwidthMiBps: 8,
+    progressTimeoutMs: 3000,
+  });
+  assert.equal(report.firstError?.phase, 'perform', JSON.stringify(report.firstError));
+  assert.equal(report.firstError.type, 'MIGRATION_NO_PROGRESS');
+  assert.match(
+    report.firstError.message,
+    /no progress for 3000 ms .* cancelled, the guest keeps running here/,
   );
-  await assertRolledBack(vm);
+  await assertRolledBack(vm, report);
 });
 
 /** A proxy in front of B's data plane: `fault` says what of each chunk to forward, and whether to cut after it. */
@@ -133,7 +124,7 @@ async function faultyProxy(fault: (chunk: Buffer, offset: number) => { data: Buf
 }
 
 test('agent migration faults - a byte flipped in flight never runs: the migration rolls back', async () => {
-  const vm = await startGuest(500);
+  const { vm, pid } = await startWrittenGuest();
   const at = 64 * 1024 + Math.floor(Math.random() * 4 * 1024 * 1024);
   let flipped = false;
   const { proxy, via } = await faultyProxy((chunk, offset) => {
@@ -144,16 +135,27 @@ test('agent migration faults - a byte flipped in flight never runs: the migratio
     return { data: copy };
   });
   try {
-    await assert.rejects(runMigration(cfg, onePass(vm, via)));
+    const report = await ctl.run(onePass(vm, via));
     assert.ok(flipped, `byte ${at} was flipped`);
-    await assertRolledBack(vm);
+    assert.deepEqual(
+      [report.firstError?.phase, report.firstError?.host, report.firstError?.type],
+      ['finish', hostB, 'MemoryMismatch'],
+      JSON.stringify(report.firstError),
+    );
+    await assertRolledBack(vm, report);
   } finally {
     proxy.close();
   }
+  // The same guest process runs on, its memory its own: it moves whole once the link is clean.
+  assert.notEqual(processStartTime(pid), undefined, 'the source guest is the process that was started');
+  const again = await ctl.run(onePass(vm));
+  assert.equal(again.outcome, 'completed', JSON.stringify(again.firstError));
+  assert.ok(again.digests.source, 'the source digested its memory at the stop');
+  assert.equal(again.digests.destination, again.digests.source);
 });
 
 test('agent migration faults - the stream cut at a random offset fails cleanly on both sides', async () => {
-  const vm = await startGuest(500);
+  const { vm } = await startWrittenGuest();
   const cutAt = 4096 + Math.floor(Math.random() * 4 * 1024 * 1024);
   let forwarded = 0;
   const { proxy, via } = await faultyProxy((chunk, offset) => {
@@ -162,34 +164,64 @@ test('agent migration faults - the stream cut at a random offset fails cleanly o
     return { data: chunk.subarray(0, keep), cut: offset + chunk.length >= cutAt };
   });
   try {
-    await assert.rejects(runMigration(cfg, onePass(vm, via)));
+    const report = await ctl.run(onePass(vm, via));
     assert.equal(forwarded, cutAt, `the stream was cut at byte ${cutAt}`);
-    await assertRolledBack(vm);
+    assert.equal(report.firstError?.phase, 'perform', JSON.stringify(report.firstError));
+    await assertRolledBack(vm, report);
   } finally {
     proxy.close();
   }
 });
 
-test('agent migration faults - raising the bandwidth on the fly makes a non-converging migration converge', async () => {
-  const vm = await startGuest(5_000);
-  const migration = runMigration(cfg, {
+/**
+ * A guest dirtying ~20 MB/s migrated at 8 MiB/s with a 50 ms downtime limit cannot converge: it
+ * iterates in Perform until `change` signals new parameters, and has to converge after them.
+ */
+async function convergeAfter(
+  change: (handle: WorkflowHandle<typeof migrate>) => Promise<void>,
+): Promise<MigrationReport> {
+  const { vm } = await startGuest(5_000);
+  const handle = await ctl.start({
     vm,
-    kind: 'emulated',
-    memoryMiB: 32,
     source: hostA,
     destination: hostB,
-    downtimeLimitMs: 50,
-    maxBandwidthBytesPerSec: 8 * 1024 * 1024,
+    maxDowntimeMs: 50,
+    bandwidthMiBps: 8,
     progressTimeoutMs: 120_000,
   });
-  await sleep(6000); // past the first pass: at 8 MiB/s against ~20 MB/s of dirtying it cannot converge
-  await runHostOperation(cfg, hostA, 'setMigrationParameters', vm, {
-    maxBandwidthBytesPerSec: 1024 * 1024 * 1024,
+  // Past the first pass (32 MiB at 8 MiB/s) and still iterating.
+  const iterating = await ctl.waitFor(handle, (p) => (p.transfer?.passes ?? 0) >= 2, 90_000);
+  assert.deepEqual([iterating.phase, iterating.state], ['perform', 'running'], 'it had not converged');
+  await change(handle);
+  const report = await handle.result();
+  assert.equal(report.outcome, 'completed', JSON.stringify(report.firstError));
+  assert.ok(report.digests.source, 'the source digested its memory at the stop');
+  assert.equal(report.digests.destination, report.digests.source);
+  const passesBefore = iterating.transfer?.passes ?? 0;
+  assert.ok(
+    (report.passes ?? 0) >= passesBefore,
+    `it converged after the change (${passesBefore} passes before it, ${report.passes} in all)`,
+  );
+  return report;
+}
+
+test('agent migration faults - raising the bandwidth on the fly makes a non-converging migration converge', async () => {
+  await convergeAfter(async (handle) => {
+    await handle.signal(setBandwidth, 1024);
+    const p = await ctl.waitFor(handle, (v) => v.bandwidthMiBps === 1024);
+    assert.equal(p.maxDowntimeMs, 50, 'the downtime limit stays');
   });
-  const { result } = await migration;
-  assert.equal(result.out.status, 'completed');
-  assert.equal(result.arrived.digest, result.out.digest);
-  assert.ok(result.out.passes >= 2, `it iterated before converging (${result.out.passes} passes)`);
-  // The guest now runs on B: clean it up there (the after hook also tries).
-  await runHostOperation(cfg, hostB, 'killGuest', vm, 'test cleanup');
+});
+
+test('agent migration faults - raising the downtime limit on the fly makes a non-converging migration converge', async () => {
+  const report = await convergeAfter(async (handle) => {
+    await handle.signal(setMaxDowntime, 10_000);
+    const p = await ctl.waitFor(handle, (v) => v.maxDowntimeMs === 10_000);
+    assert.equal(p.bandwidthMiBps, 8, 'the bandwidth stays');
+  });
+  // At 8 MiB/s the last dirty set takes far longer than the old 50 ms limit to send.
+  assert.ok(
+    report.downtimeMs !== null && report.downtimeMs > 50 && report.downtimeMs <= 10_000 + 1000,
+    `downtime ${report.downtimeMs} ms: within the new limit, beyond the old one`,
+  );
 });

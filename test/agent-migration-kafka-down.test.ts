@@ -7,65 +7,67 @@ import { parseEvent } from '../events/schema.ts';
 import { hostStateDir } from '../hosts/agent/identity.ts';
 import type { Config } from '../infra/config.ts';
 import { startService, stopService } from '../infra/stack/stack.ts';
-import { runHostOperation } from '../cli/host-operation.ts';
-import { ferry } from './support/cli.ts';
-import { runMigration } from './support/migrate.ts';
+import { twoAgents, type TwoAgents } from './support/agents.ts';
 import { readEvents } from './support/events.ts';
+import { startTestController, type TestController } from './support/migrate.ts';
 import { realStack, uniqueName } from './support/stack.ts';
 
-const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
 const vm = uniqueName('vm');
 let cfg: Config;
+let agents: TwoAgents;
+let ctl: TestController;
+let hostA: string;
+let hostB: string;
 
-const startHost = async (h: string, ip: string) => {
-  const r = await ferry('host', 'start', h, '--address', ip, '--memory', '1024', '--detach');
-  assert.equal(r.status, 0, r.stderr);
-};
 const agentPid = (h: string) =>
   (JSON.parse(readFileSync(join(hostStateDir(cfg.stateDir, h), 'agent.pid'), 'utf8')) as { pid: number }).pid;
 
 before(async () => {
   cfg = await realStack();
-  await startHost(hostA, '127.0.0.10');
-  await startHost(hostB, '127.0.0.11');
+  agents = await twoAgents(cfg, ['127.0.0.10', '127.0.0.11']);
+  ({ source: hostA, destination: hostB } = agents);
+  ctl = await startTestController(cfg);
 });
 
 after(async () => {
   await startService(cfg, 'kafka', () => undefined).catch(() => undefined);
-  await runHostOperation(cfg, hostB, 'killGuest', vm, 'test cleanup').catch(() => undefined);
-  await ferry('guest', 'kill', vm);
-  await ferry('host', 'stop', hostA);
-  await ferry('host', 'stop', hostB);
+  await ctl?.stop();
+  await agents?.stop();
 });
 
 test('agent events - a migration while Kafka is down, its source agent SIGKILLed before Kafka returns: every event arrives once', async () => {
-  const r = await ferry('guest', 'start', vm, '--host', hostA, '--memory', '32', '--dirty-rate', '500');
-  assert.equal(r.status, 0, r.stderr);
+  await agents.startGuest(vm, '--memory', '32', '--dirty-rate', '500');
   await sleep(3000); // the agents ship what they have so far
 
   await stopService(cfg, 'kafka', () => undefined);
   let migrationId: string;
   try {
-    ({ migrationId } = await runMigration(cfg, {
+    const report = await ctl.run({
       vm,
-      kind: 'emulated',
-      memoryMiB: 32,
       source: hostA,
       destination: hostB,
-      downtimeLimitMs: 300,
-      maxBandwidthBytesPerSec: 256 * 1024 * 1024,
+      maxDowntimeMs: 300,
+      bandwidthMiBps: 256,
       progressTimeoutMs: 30_000,
-    }));
+    });
+    assert.equal(report.outcome, 'completed', JSON.stringify(report.firstError));
+    migrationId = report.migrationId;
     // The source agent dies with its events still in its outbox.
     process.kill(agentPid(hostA), 'SIGKILL');
   } finally {
     await startService(cfg, 'kafka', () => undefined);
   }
-  await startHost(hostA, '127.0.0.10');
+  await agents.start(hostA);
 
-  // Exactly the events the two outboxes recorded for this migration, once each after de-duplication.
-  const recorded = [hostA, hostB].flatMap((h) =>
-    readFileSync(join(hostStateDir(cfg.stateDir, h), 'outbox.jsonl'), 'utf8')
+  // Exactly the events the outboxes recorded for this migration (the two agents', and the
+  // controller's with migration.ended, kept as controller/Controller.start names it), once each
+  // after de-duplication.
+  const outboxes = [
+    ...[hostA, hostB].map((h) => hostStateDir(cfg.stateDir, h)),
+    join(cfg.stateDir, 'controller', `controller-${ctl.taskQueue}`),
+  ];
+  const recorded = outboxes.flatMap((dir) =>
+    readFileSync(join(dir, 'outbox.jsonl'), 'utf8')
       .trim()
       .split('\n')
       .map((l) => parseEvent(JSON.parse(l)))
@@ -84,5 +86,9 @@ test('agent events - a migration while Kafka is down, its source agent SIGKILLed
   assert.ok(
     has(hostA, 'migration.status') && has(hostA, 'tunnel.closed') && has(hostB, 'tunnel.closed'),
     'both sides are there',
+  );
+  assert.ok(
+    got.some((e) => e.type === 'migration.ended'),
+    "the controller's end of the story is there",
   );
 });

@@ -3,65 +3,61 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type FerryEvent } from '../events/schema.ts';
 import type { Config } from '../infra/config.ts';
-import { routeTemporalLogs } from '../infra/logging/libraries.ts';
-import { createLogger } from '../infra/logging/logger.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
 import { runHostOperation } from '../cli/host-operation.ts';
-import { ferry } from './support/cli.ts';
-import { runMigration } from './support/migrate.ts';
+import { twoAgents, type TwoAgents } from './support/agents.ts';
 import { readEvents } from './support/events.ts';
+import { startTestController, type TestController } from './support/migrate.ts';
+import { ensureQemu } from './support/qemu.ts';
 import { realStack, uniqueName } from './support/stack.ts';
 
-const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
-const vm = uniqueName('vm');
 let cfg: Config;
+let agents: TwoAgents;
+let ctl: TestController;
+let hostA: string;
+let hostB: string;
 
 before(async () => {
   cfg = await realStack();
-  routeTemporalLogs(createLogger('test-migration', 'error'));
-  for (const [h, ip] of [
-    [hostA, '127.0.0.4'],
-    [hostB, '127.0.0.5'],
-  ] as const) {
-    const r = await ferry('host', 'start', h, '--address', ip, '--memory', '1024', '--detach');
-    assert.equal(r.status, 0, r.stderr);
-  }
+  agents = await twoAgents(cfg, ['127.0.0.4', '127.0.0.5']);
+  ({ source: hostA, destination: hostB } = agents);
+  ctl = await startTestController(cfg);
 });
 
 after(async () => {
-  await runHostOperation(cfg, hostB, 'killGuest', vm, 'test cleanup').catch(() => undefined);
-  await ferry('guest', 'kill', vm);
-  await ferry('host', 'stop', hostA);
-  await ferry('host', 'stop', hostB);
+  await ctl?.stop();
+  await agents?.stop();
 });
 
 test('agent migration - a dirtying emulated guest moves through the tunnel with its memory intact, and Kafka has the story', async () => {
-  const start = await ferry('guest', 'start', vm, '--host', hostA, '--memory', '64', '--dirty-rate', '2000');
-  assert.equal(start.status, 0, start.stderr);
-  const sourcePid = Number(/pid (\d+)/.exec(start.stdout)?.[1]);
+  const vm = uniqueName('vm');
+  const sourcePid = await agents.startGuest(vm, '--memory', '64', '--dirty-rate', '2000');
   await sleep(500); // let the workload dirty some pages first
 
-  const { migrationId, result } = await runMigration(cfg, {
+  const report = await ctl.run({
     vm,
-    kind: 'emulated',
-    memoryMiB: 64,
     source: hostA,
     destination: hostB,
-    downtimeLimitMs: 300,
-    maxBandwidthBytesPerSec: 256 * 1024 * 1024,
+    maxDowntimeMs: 300,
+    bandwidthMiBps: 256,
     progressTimeoutMs: 30_000,
   });
-  const { out, arrived } = result;
+  const { migrationId, digests } = report;
 
-  assert.equal(out.status, 'completed');
+  assert.equal(report.outcome, 'completed', JSON.stringify(report.firstError));
+  assert.equal(report.runsOn, hostB);
+  assert.ok(digests.source, 'the source digested its memory at the stop');
   assert.equal(
-    arrived.digest,
-    out.digest,
+    digests.destination,
+    digests.source,
     'memory at the destination equals memory at the stop on the source',
   );
-  assert.ok(out.passes >= 2, `precopy iterated (${out.passes} dirty syncs)`);
-  assert.ok(out.downtimeMs <= 300 + 150, `downtime ${out.downtimeMs} ms within the limit plus margin`);
-  assert.ok(arrived.bytes > 64 * 1024, 'the stream went through the tunnel');
+  assert.ok((report.passes ?? 0) >= 2, `precopy iterated (${report.passes} dirty syncs)`);
+  assert.ok(
+    report.downtimeMs !== null && report.downtimeMs <= 300 + 150,
+    `downtime ${report.downtimeMs} ms within the limit plus margin`,
+  );
+  assert.ok((report.bytes ?? 0) > 64 * 1024, 'the stream went through the tunnel');
   assert.equal(processStartTime(sourcePid), undefined, 'the source guest is gone');
   const status = await runHostOperation(cfg, hostB, 'guestStatus', vm);
   assert.deepEqual([status.status, status.running], ['running', true], 'the destination runs');
@@ -106,42 +102,40 @@ test('agent migration - a dirtying emulated guest moves through the tunnel with 
 });
 
 test('agent migration - a real QEMU guest migrates through the tunnel, its stream parsed on the way', async () => {
+  ensureQemu(); // the agent runs /usr/bin/qemu-system-x86_64
   const qvm = uniqueName('vm');
-  const start = await ferry('guest', 'start', qvm, '--host', hostA, '--memory', '64', '--kind', 'qemu');
-  assert.equal(start.status, 0, start.stderr);
-  try {
-    await sleep(1000); // the guest program boots and starts dirtying its working set
-    const { migrationId, result } = await runMigration(cfg, {
-      vm: qvm,
-      kind: 'qemu',
-      memoryMiB: 64,
-      source: hostA,
-      destination: hostB,
-      downtimeLimitMs: 300,
-      maxBandwidthBytesPerSec: 128 * 1024 * 1024,
-      progressTimeoutMs: 30_000,
-    });
-    assert.equal(result.out.status, 'completed');
-    assert.equal(result.arrived.digest, result.out.digest, 'RAM at the destination equals RAM at the stop');
-    const status = await runHostOperation(cfg, hostB, 'guestStatus', qvm);
-    assert.equal(status.running, true, 'the destination QEMU runs');
+  await agents.startGuest(qvm, '--memory', '64', '--kind', 'qemu');
+  await sleep(1000); // the guest program boots and starts dirtying its working set
+  const report = await ctl.run({
+    vm: qvm,
+    source: hostA,
+    destination: hostB,
+    maxDowntimeMs: 300,
+    bandwidthMiBps: 128,
+    progressTimeoutMs: 30_000,
+  });
+  assert.equal(report.outcome, 'completed', JSON.stringify(report.firstError));
+  assert.ok(report.digests.source, 'the source digested its RAM at the stop');
+  assert.equal(
+    report.digests.destination,
+    report.digests.source,
+    'RAM at the destination equals RAM at the stop',
+  );
+  const status = await runHostOperation(cfg, hostB, 'guestStatus', qvm);
+  assert.equal(status.running, true, 'the destination QEMU runs');
 
-    const hasEof = (events: FerryEvent[], side: string) =>
-      events.some((e) => e.type === 'savevm.section' && e.data.side === side && e.data.kind === 'eof');
-    const sections = await readEvents(
-      cfg,
-      (e) => e.migrationId === migrationId && e.type === 'savevm.section',
-      (events) => hasEof(events, 'source') && hasEof(events, 'destination'),
+  const hasEof = (events: FerryEvent[], side: string) =>
+    events.some((e) => e.type === 'savevm.section' && e.data.side === side && e.data.kind === 'eof');
+  const sections = await readEvents(
+    cfg,
+    (e) => e.migrationId === report.migrationId && e.type === 'savevm.section',
+    (events) => hasEof(events, 'source') && hasEof(events, 'destination'),
+  );
+  for (const side of ['source', 'destination']) {
+    const devices = sections.filter(
+      (e) => e.type === 'savevm.section' && e.data.side === side && e.data.kind === 'full',
     );
-    for (const side of ['source', 'destination']) {
-      const devices = sections.filter(
-        (e) => e.type === 'savevm.section' && e.data.side === side && e.data.kind === 'full',
-      );
-      assert.ok(hasEof(sections, side), `${side} parsed QEMU's stream to its EOF`);
-      assert.ok(devices.length >= 20, `${side} saw QEMU's device sections (${devices.length})`);
-    }
-  } finally {
-    await runHostOperation(cfg, hostB, 'killGuest', qvm, 'test cleanup').catch(() => undefined);
-    await ferry('guest', 'kill', qvm);
+    assert.ok(hasEof(sections, side), `${side} parsed QEMU's stream to its EOF`);
+    assert.ok(devices.length >= 20, `${side} saw QEMU's device sections (${devices.length})`);
   }
 });
