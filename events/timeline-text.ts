@@ -26,7 +26,8 @@ export function describeMigration(m: MigrationView): string[] {
   if (e) {
     for (const p of e.phases) {
       const took = p.endedAt ? `${Date.parse(p.endedAt) - Date.parse(p.startedAt)} ms` : '…';
-      const what = p.error ?? said(p.name, p.mode) ?? '';
+      const agent = said(p.name, p.mode);
+      const what = p.error ?? agent ?? '';
       lines.push(
         `  ${clock(p.startedAt)}  ${(p.name + (p.mode === 'cancelled' ? '*' : '')).padEnd(8)} ${p.host.padEnd(16)} ${p.result.padEnd(7)} ${took.padStart(8)}  ${what}`,
       );
