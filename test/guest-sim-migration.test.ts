@@ -279,3 +279,28 @@ void test('guest-sim migration - an idle 1 GiB guest migrates fast (zero pages a
     (await src.qmp.execute('x-ferry-digest')).digest,
   );
 });
+
+void test('guest-sim migration - a guest that arrived by migration migrates on: query-migrate reports its new outgoing migration, not the finished incoming one', async () => {
+  const { src, dst, uri } = await pair({ dirtyPagesPerSecond: 500, workingSetPages: 2048 });
+  await sleep(1000);
+  await src.qmp.execute('migrate', { uri });
+  assert.equal((await waitMigration(src, finished, 60_000)).status, 'completed');
+  await waitMigration(dst, finished, 60_000);
+  await dst.qmp.execute('cont');
+  const next = await guest({ memoryMiB: 64, incoming: 'defer', paused: true });
+  const uri2 = `unix:${next.path('incoming.sock')}`;
+  await next.qmp.execute('migrate-incoming', { uri: uri2 });
+  // Slow enough that the second migration is still running when it is first asked about.
+  await dst.qmp.execute('migrate-set-parameters', { 'max-bandwidth': 1024 * 1024 });
+  await dst.qmp.execute('migrate', { uri: uri2 });
+  const first = await dst.qmp.execute('query-migrate');
+  assert.notEqual(first.status, 'completed', `the stale incoming status: ${JSON.stringify(first)}`);
+  await dst.qmp.execute('migrate-set-parameters', { 'max-bandwidth': 256 * 1024 * 1024 });
+  assert.equal((await waitMigration(dst, finished, 60_000)).status, 'completed');
+  await waitMigration(next, finished, 60_000);
+  // The digest at the stop is the memory that arrived: what an agent's Finish compares.
+  assert.equal(
+    (await next.qmp.execute('x-ferry-digest')).digest,
+    (await dst.qmp.execute('x-ferry-digest')).digest,
+  );
+});

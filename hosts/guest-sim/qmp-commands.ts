@@ -134,9 +134,14 @@ export const COMMANDS: Record<string, Command<z.ZodType>> = {
   'query-migrate': define({
     args: none,
     run: (g) => {
+      // An outgoing migration can only start once the incoming one is over, and then it is what is
+      // asked about: a guest that arrived by migration must not report that migration's
+      // `completed` for its next one (its source agent would take the digest at the "stop" while
+      // the guest still ran, and every second hop failed its digest check at Finish).
+      if (g.outgoing !== null) return g.outgoing.info();
       // Like fill_destination_migration_info: an incoming migration, once started, is what is reported.
       if (g.incoming !== null && g.incoming.status !== 'none') return g.incoming.info();
-      return g.outgoing?.info() ?? {};
+      return {};
     },
   }),
 
