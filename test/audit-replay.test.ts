@@ -13,7 +13,7 @@ import { realStack, uniqueName } from './support/stack.ts';
 
 const [hostA, hostB, small] = [uniqueName('host'), uniqueName('host'), uniqueName('host')];
 const hosts = [hostA, hostB, small];
-const vms = [uniqueName('vm'), uniqueName('vm'), uniqueName('vm')] as const;
+const vms: readonly [string, string, string] = [uniqueName('vm'), uniqueName('vm'), uniqueName('vm')];
 let cfg: Config;
 let ctl: TestController | undefined;
 const reports: MigrationReport[] = [];
@@ -125,7 +125,7 @@ test('audit - after the guests are killed and the hosts stopped, still no violat
   await waitForLog(
     (r) =>
       vms.every((vm) => r.state.guests.get(vm)?.primary === null) &&
-      [...r.state.disks.values()].every((d) => !vms.includes(d.vm as (typeof vms)[number])) &&
+      [...r.state.disks.values()].every((d) => !vms.includes(d.vm)) &&
       hosts.every((h) => r.state.hosts.get(h)?.up === false),
   );
   const out = await audit();

@@ -38,7 +38,7 @@ async function pollutedLog(vm: string) {
   topics.push(topic, dead);
   await createTopic(kafka, topic, 1);
   const [leased, defined, started] = guestStarted(new EventForge(), 'host-a', vm);
-  const v2 = { ...JSON.parse(JSON.stringify(defined)), version: 2, extra: 'from a newer writer' };
+  const v2 = { ...defined!, version: 2, extra: 'from a newer writer' };
   const noPid = { ...started!, data: { paused: false } };
   await writeMessages(kafka, topic, [
     asMessage(leased!),
