@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
+import { createClusterActivities } from '../activities/cluster.ts';
 import { createControlActivities } from '../activities/control.ts';
 import { Outbox } from '../hosts/agent/outbox.ts';
 import { Shipper } from '../hosts/agent/shipper.ts';
@@ -15,10 +16,20 @@ import { routeTemporalLogs } from '../infra/logging/libraries.ts';
 import type { Logger } from '../infra/logging/logger.ts';
 import { AutokillLeases } from '../infra/redis/autokill.ts';
 import { createRedis } from '../infra/redis/client.ts';
+import { MigrationSlots } from '../infra/redis/migration-slots.ts';
 import { connectWorker } from '../infra/temporal/connect.ts';
 
 /** Where `ferry migrate` and the drains send their workflows. */
 export const CONTROL_TASK_QUEUE = 'ferry.control';
+
+/**
+ * Where a control queue keeps its migration slots. The cluster's limits belong to its control
+ * queue: a test's own controller counts its own slots, so tests running side by side (and the
+ * operator's drains on the same Redis) never share limits.
+ */
+export function slotsPrefix(taskQueue: string): string {
+  return taskQueue === CONTROL_TASK_QUEUE ? 'ferry' : `ferry:${taskQueue}`;
+}
 
 export class Controller {
   private constructor(
@@ -46,7 +57,14 @@ export class Controller {
       namespace: cfg.temporal.namespace,
       taskQueue,
       workflowsPath: join(import.meta.dirname, '..', 'workflows', 'index.ts'),
-      activities: createControlActivities({ autokill: new AutokillLeases(redis), outbox }),
+      activities: {
+        ...createControlActivities({ autokill: new AutokillLeases(redis), outbox }),
+        ...createClusterActivities({
+          redis,
+          slots: new MigrationSlots(redis, slotsPrefix(taskQueue)),
+          log: log.child('cluster'),
+        }),
+      },
     });
     const running = worker.run();
     log.info('controller up', { taskQueue });
