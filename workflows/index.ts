@@ -2,3 +2,5 @@
 export { smokeWorkflow } from './smoke.ts';
 export { hostOperation } from './host-operation.ts';
 export { migrate } from './migrate.ts';
+export { drain } from './drain.ts';
+export { rebalance } from './rebalance.ts';
