@@ -20,7 +20,7 @@ import { orderEvents } from './order.ts';
 import type { ClusterState } from './projection.ts';
 import { readLog } from './reader.ts';
 import { EVENTS_TOPIC, type FerryEvent } from './schema.ts';
-import { SeqTracker, type SeqGap } from './seq-gaps.ts';
+import { SeqIndex, type SeqGap } from './seq-index.ts';
 import { violation, type Violation } from './violations.ts';
 
 export interface AuditRunOptions {
@@ -55,16 +55,21 @@ export async function runAudit(cfg: Config, opts: AuditRunOptions = {}): Promise
   const kafka = createKafka(cfg, 'ferry-audit', quiet);
   const deadLetters = await DeadLetters.open(kafka, opts.deadLetterTopic ?? DEAD_LETTER_TOPIC);
   const auditor = new Auditor();
-  const seqs = new SeqTracker();
+  const seqs = new SeqIndex();
   const lifecycle: FerryEvent[] = [];
   const vms = opts.vms && opts.vms.length > 0 ? new Set(opts.vms) : undefined;
   let stats;
   try {
     stats = await readLog(
       kafka,
-      { topic, deadLetters, ...(opts.since ? { since: opts.since } : {}), ...(vms ? { vms } : {}) },
+      {
+        topic,
+        deadLetters,
+        dedupe: seqs,
+        ...(opts.since ? { since: opts.since } : {}),
+        ...(vms ? { vms } : {}),
+      },
       (e) => {
-        seqs.add(e);
         if (isOrderFree(e)) auditor.observe(e);
         else lifecycle.push(e);
       },

@@ -3,13 +3,13 @@
 // event that says it) and what Redis says. Pure; live.ts reads the live side.
 import type { LiveScope, LiveState } from './live.ts';
 import { guestState, type ClusterState } from './projection.ts';
-import type { EventRef } from './refs.ts';
+import { plainRef, type EventRef, type SeqRef } from './refs.ts';
 
 export interface Difference {
   what: 'placement' | 'disk' | 'host' | 'job';
   subject: string;
   message: string;
-  cites: EventRef[];
+  cites: (EventRef | SeqRef)[];
 }
 
 /** What to read live: the VMs of the scope (all the log knows, if none), their disks and hosts. */
@@ -35,6 +35,11 @@ export function liveScopeOf(state: ClusterState, vms?: ReadonlySet<string>): Liv
 
 export function compareWithLive(state: ClusterState, live: LiveState): Difference[] {
   const out: Difference[] = [];
+  differences(state, live, out);
+  return out.map((d) => ({ ...d, cites: d.cites.map(plainRef) }));
+}
+
+function differences(state: ClusterState, live: LiveState, out: Difference[]): void {
   for (const [vm, host] of live.placements) {
     const g = state.guests.get(vm);
     const logHost = g?.primary ?? null;
@@ -117,5 +122,4 @@ export function compareWithLive(state: ClusterState, live: LiveState): Differenc
       cites: m?.ended ? [m.ended.ref] : [],
     });
   }
-  return out;
 }

@@ -21,26 +21,30 @@ export type Taken =
   | { kind: 'skipped' }
   | { kind: 'rejected'; reason: string };
 
-/** The event ids seen, all of them or (a follower that runs for days) the last `capacity`. */
-export class IdMemory {
+/** Drops the copies of an event: true if it is new. */
+export interface Dedupe {
+  add(e: FerryEvent): boolean;
+}
+
+/** Event ids seen, the last `capacity` of them: a follower runs for days. (The reader: SeqIndex.) */
+export class IdMemory implements Dedupe {
   private readonly ids = new Set<string>();
-  /** With a capacity: the remembered ids as a ring, oldest at `next`. */
+  /** The remembered ids as a ring, oldest at `next`. */
   private readonly ring: string[] = [];
   private next = 0;
 
-  constructor(private readonly capacity = Number.POSITIVE_INFINITY) {}
+  constructor(private readonly capacity: number) {}
 
-  /** True if the id was new (and is now remembered). */
-  add(id: string): boolean {
+  /** True if the event's id was new (and is now remembered). */
+  add(e: FerryEvent | { id: string }): boolean {
+    const id = e.id;
     if (this.ids.has(id)) return false;
     this.ids.add(id);
-    if (Number.isFinite(this.capacity)) {
-      if (this.ring.length < this.capacity) this.ring.push(id);
-      else {
-        this.ids.delete(this.ring[this.next]!);
-        this.ring[this.next] = id;
-        this.next = (this.next + 1) % this.capacity;
-      }
+    if (this.ring.length < this.capacity) this.ring.push(id);
+    else {
+      this.ids.delete(this.ring[this.next]!);
+      this.ring[this.next] = id;
+      this.next = (this.next + 1) % this.capacity;
     }
     return true;
   }
@@ -49,7 +53,7 @@ export class IdMemory {
 export function takeMessage(
   message: { key: Buffer | null; value: Buffer | null },
   scope: Scope,
-  seen: IdMemory,
+  seen: Dedupe,
 ): Taken {
   const vms = scope.vms;
   if (vms && message.key !== null) {
@@ -65,6 +69,6 @@ export function takeMessage(
     return { kind: 'skipped' };
   }
   if (scope.sinceMs !== undefined && Date.parse(event.time) < scope.sinceMs) return { kind: 'skipped' };
-  if (!seen.add(event.id)) return { kind: 'duplicate' };
+  if (!seen.add(event)) return { kind: 'duplicate' };
   return { kind: 'event', event };
 }

@@ -6,8 +6,9 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { DeadLetters, Rejected } from './dead-letter.ts';
 import { EVENT_LOG_MISSING, EVENT_LOG_STALLED, EventLogError } from './errors.ts';
-import { IdMemory, takeMessage, type Scope } from './intake.ts';
+import { takeMessage, type Dedupe, type Scope } from './intake.ts';
 import type { FerryEvent } from './schema.ts';
+import { SeqIndex } from './seq-index.ts';
 
 /** A read with no message for this long, while some partition is short of its end, has stalled. */
 export const DEFAULT_STALL_MS = 30_000;
@@ -20,6 +21,8 @@ export interface ReadLogOptions extends Omit<Scope, 'sinceMs'> {
   /** Start at the first message Kafka stamped at or after this time (and skip events recorded before it). */
   since?: Date;
   stallMs?: number;
+  /** How copies are recognised; by default a fresh SeqIndex (pass one to ask it for gaps after). */
+  dedupe?: Dedupe;
 }
 
 export interface ReadStats {
@@ -50,7 +53,7 @@ export async function readLog(
     ...(opts.since ? { sinceMs: opts.since.getTime() } : {}),
     ...(opts.hostEvents !== undefined ? { hostEvents: opts.hostEvents } : {}),
   };
-  const seen = new IdMemory();
+  const seen = opts.dedupe ?? new SeqIndex();
   const consumer = kafka.consumer({
     groupId: `ferry-reader-${randomUUID()}`,
     // Big fetches: an audit reads the whole log, throughput is what matters.

@@ -1,6 +1,6 @@
 // What the audit reports: which of DESIGN.md's invariants an event (or its absence) breaks, in one
 // line, with the events that show it.
-import type { EventRef } from './refs.ts';
+import { plainRef, type EventRef, type SeqRef } from './refs.ts';
 
 export const CHECKS = {
   /** Invariant 1: the VM's vCPUs ran on two hosts at the same time. */
@@ -35,14 +35,14 @@ export interface Violation {
   vm: string | null;
   migrationId: string | null;
   message: string;
-  cites: EventRef[];
+  cites: (EventRef | SeqRef)[];
 }
 
 export function violation(
   check: CheckName,
   about: { vm?: string | null; migrationId?: string | null },
   message: string,
-  cites: (EventRef | null | undefined)[],
+  cites: (EventRef | SeqRef | null | undefined)[],
 ): Violation {
   return {
     check,
@@ -50,6 +50,6 @@ export function violation(
     vm: about.vm ?? null,
     migrationId: about.migrationId ?? null,
     message,
-    cites: cites.filter((c): c is EventRef => c != null),
+    cites: cites.filter((c) => c != null).map(plainRef),
   };
 }

@@ -118,7 +118,7 @@ test('audit - disk leases: a second holder, a guest running without its disk, a 
   const [v] = audit(left);
   assert.equal(v?.check, 'lease-without-guest');
   assert.deepEqual(
-    v?.cites.map((r) => r.type),
+    v?.cites.map((r) => ('type' in r ? r.type : null)),
     ['disk.leased', 'guest.killed'],
   );
 });

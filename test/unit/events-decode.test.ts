@@ -39,7 +39,7 @@ test('decode - each kind of bad message has its reason', () => {
 });
 
 test('intake - duplicates dropped by id, other VMs skipped before parsing, bounded memory forgets', () => {
-  const seen = new IdMemory();
+  const seen = new IdMemory(1000);
   const m = asMessage(valid);
   const msg = { key: Buffer.from(String(m.key)), value: Buffer.from(String(m.value)) };
   assert.equal(takeMessage(msg, {}, seen).kind, 'event');
@@ -48,7 +48,8 @@ test('intake - duplicates dropped by id, other VMs skipped before parsing, bound
   assert.equal(takeMessage(garbage, { vms: new Set(['vm-1']) }, seen).kind, 'skipped');
   assert.equal(takeMessage(garbage, { vms: new Set(['vm-2']) }, seen).kind, 'rejected');
   const small = new IdMemory(2);
-  assert.ok(small.add('a') && small.add('b') && small.add('c'));
-  assert.equal(small.add('c'), false);
-  assert.equal(small.add('a'), true, 'the oldest id was forgotten');
+  const id = (x: string) => ({ id: x });
+  assert.ok(small.add(id('a')) && small.add(id('b')) && small.add(id('c')));
+  assert.equal(small.add(id('c')), false);
+  assert.equal(small.add(id('a')), true, 'the oldest id was forgotten');
 });
