@@ -1,0 +1,30 @@
+// The measured part of `npm run bench -- replay`, in a process of its own so that its peak
+// memory is the audit's alone (not the log generator's): `node --import tsx bench/replay-worker.ts
+// TOPIC` runs the full audit replay of TOPIC (without the live comparison: the bench's VMs do not
+// exist) and prints one JSON line of figures.
+import { runAudit } from '../events/audit-run.ts';
+import { loadConfig } from '../infra/config.ts';
+
+const topic = process.argv[2];
+if (!topic) throw new Error('usage: replay-worker.ts TOPIC');
+const started = performance.now();
+const report = await runAudit(loadConfig(), { topic, live: false });
+const seconds = (performance.now() - started) / 1000;
+const outcomes: Record<string, number> = {};
+for (const m of report.state.migrations.values()) {
+  const o = m.ended?.outcome ?? 'no end';
+  outcomes[o] = (outcomes[o] ?? 0) + 1;
+}
+console.log(
+  JSON.stringify({
+    events: report.events,
+    seconds,
+    // maxRSS is in KiB on Linux.
+    peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+    migrations: report.state.migrations.size,
+    outcomes,
+    violations: report.violations.length,
+    firstViolation: report.violations[0]?.message ?? null,
+    deadLettered: report.rejected.length,
+  }),
+);
