@@ -23,6 +23,8 @@ export function startDaemon(spec: DaemonSpec): PidRecord {
       detached: true,
       stdio: ['ignore', log, log],
     });
+    // A spawn failure (ENOENT) is also emitted as 'error' later: unheard, it would kill this process.
+    child.on('error', () => undefined);
     if (child.pid === undefined) throw new Error(`could not start ${spec.command}`);
     child.unref();
     return writePidFile(spec.pidPath, child.pid, [spec.command, ...spec.args].join(' '));
