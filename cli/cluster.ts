@@ -1,7 +1,12 @@
 // The cluster operations: `ferry drain`, `ferry undrain`, `ferry rebalance`, `ferry status`. One
 // register function, so main.ts needs one line whatever commands land here.
 import type { Command } from 'commander';
+import { registerDrain } from './drain.ts';
+import { registerRebalance } from './rebalance.ts';
+import { registerStatus } from './status.ts';
 
-export function registerCluster(_program: Command): void {
-  // The commands land in their own files (cli/drain.ts, cli/rebalance.ts, cli/status.ts).
+export function registerCluster(program: Command): void {
+  registerDrain(program);
+  registerRebalance(program);
+  registerStatus(program);
 }

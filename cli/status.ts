@@ -1,0 +1,307 @@
+// `ferry status [--json] [--once]`: the cluster now. Hosts (up or down, draining, memory load,
+// migrations in and out), guests (where, QEMU run state, the migration job holding them) and the
+// migrations in flight with their progress, plus the drains and rebalances running. In a terminal
+// the migrations' bars keep updating until none is left (Ctrl-C stops watching, nothing else).
+import type { Client } from '@temporalio/client';
+import type { Command } from 'commander';
+import type { Redis } from 'ioredis';
+import type { HostGuest } from '../activities/host.ts';
+import { readClusterView } from '../controller/cluster-view.ts';
+import { CONTROL_TASK_QUEUE, slotsPrefix } from '../controller/controller.ts';
+import { hostTaskQueue } from '../hosts/agent/identity.ts';
+import { loadConfig } from '../infra/config.ts';
+import { createRedis } from '../infra/redis/client.ts';
+import { JobStore, type JobRecord } from '../infra/redis/jobs.ts';
+import { MigrationSlots } from '../infra/redis/migration-slots.ts';
+import { connectClient } from '../infra/temporal/connect.ts';
+import { loadPct } from '../workflows/cluster/placement.ts';
+import type { HostView } from '../workflows/cluster/types.ts';
+import { progress } from '../workflows/migration/messages.ts';
+import type { MigrationProgressView } from '../workflows/migration/types.ts';
+import { MigrationBars, type BarLine } from './migration-bars.ts';
+
+const REFRESH_MS = 1000;
+/** A live host whose agent does not list its guests within this is shown with its guests unknown. */
+const LIST_TIMEOUT = '5 seconds';
+
+export interface StatusGuest {
+  vm: string;
+  host: string;
+  /** QEMU's run state as the agent says, `unknown (host down)` when its agent is gone. */
+  state: string;
+  kind: string | null;
+  memoryMiB: number | null;
+  job: { type: string; phase: string; migrationId: string; peer: string } | null;
+}
+
+export interface StatusMigration {
+  migrationId: string;
+  vm: string;
+  source: string;
+  destination: string;
+  phase: string | null;
+  state: string;
+  transferred: number | null;
+  remaining: number | null;
+  passes: number | null;
+}
+
+export interface ClusterStatus {
+  hosts: (HostView & { loadPct: number })[];
+  guests: StatusGuest[];
+  migrations: StatusMigration[];
+  operations: { id: string; type: string }[];
+}
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .option('--json', 'print one JSON object: {"hosts", "guests", "migrations", "operations"}')
+    .option('--once', 'print the state and return, without following the migrations in flight')
+    .description('hosts, guests and migrations in flight, with progress bars that update')
+    .action(async (opts: { json?: boolean; once?: boolean }) => {
+      const cfg = loadConfig();
+      const redis = createRedis(cfg, 'ferry-cli');
+      const client = await connectClient(cfg);
+      try {
+        const status = await readStatus(redis, client);
+        if (opts.json) {
+          console.log(JSON.stringify(status));
+          return;
+        }
+        console.log(formatStatus(status));
+        if (!opts.once && process.stderr.isTTY && status.migrations.length > 0) await follow(redis, client);
+      } finally {
+        redis.disconnect();
+        await client.connection.close();
+      }
+    });
+}
+
+export async function readStatus(redis: Redis, client: Client): Promise<ClusterStatus> {
+  const slots = new MigrationSlots(redis, slotsPrefix(CONTROL_TASK_QUEUE));
+  const hosts = await readClusterView(redis, slots);
+  const jobs = new JobStore(redis);
+  const [listed, jobsByHost, placements, operations] = await Promise.all([
+    Promise.all(hosts.map((h) => (h.up ? listGuests(client, h.name) : Promise.resolve(undefined)))),
+    Promise.all(hosts.map((h) => jobs.listForHost(h.name))),
+    readPlacements(redis),
+    runningOperations(client),
+  ]);
+  const jobOf = new Map<string, JobRecord>();
+  for (const j of jobsByHost.flat()) jobOf.set(`${j.host}/${j.vm}`, j);
+  const guests: StatusGuest[] = [];
+  hosts.forEach((h, i) => {
+    const here = listed[i];
+    if (here) {
+      for (const g of here) guests.push(guestLine(h.name, g, jobOf.get(`${h.name}/${g.vm}`)));
+      return;
+    }
+    // Its agent is down (or did not answer): what the placements say runs there.
+    for (const [vm, host] of placements) {
+      if (host !== h.name) continue;
+      const state = h.up ? 'unknown (agent did not answer)' : 'unknown (host down)';
+      guests.push({ vm, host, state, kind: null, memoryMiB: null, job: jobView(jobOf.get(`${host}/${vm}`)) });
+    }
+  });
+  guests.sort((a, b) => (a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : a.host < b.host ? -1 : 1));
+  const migrationIds = new Set([
+    ...jobsByHost
+      .flat()
+      .filter((j) => j.job === 'MIGRATION_OUT')
+      .map((j) => j.owner),
+    ...(await slots.holders()).map((h) => h.migrationId),
+  ]);
+  const migrations = (await Promise.all([...migrationIds].map((id) => queryMigration(client, id)))).filter(
+    (m): m is StatusMigration => m !== undefined,
+  );
+  return {
+    hosts: hosts.map((h) => ({ ...h, loadPct: h.up ? Math.round(loadPct(h) * 10) / 10 : 0 })),
+    guests,
+    migrations,
+    operations,
+  };
+}
+
+function guestLine(host: string, g: HostGuest, job: JobRecord | undefined): StatusGuest {
+  return {
+    vm: g.vm,
+    host,
+    state: g.incoming ? `incoming (${g.status})` : g.status,
+    kind: g.kind,
+    memoryMiB: g.memoryMiB,
+    job: jobView(job),
+  };
+}
+
+const jobView = (j: JobRecord | undefined): StatusGuest['job'] =>
+  j ? { type: j.job, phase: j.phase, migrationId: j.owner, peer: j.peer } : null;
+
+/** The agent's own list, through its task queue; undefined if it does not answer in time. */
+async function listGuests(client: Client, host: string): Promise<HostGuest[] | undefined> {
+  try {
+    return (await client.workflow.execute('hostOperation', {
+      taskQueue: hostTaskQueue(host),
+      workflowId: `status-${host}-${Date.now().toString(36)}`,
+      args: ['listGuests', []],
+      workflowExecutionTimeout: LIST_TIMEOUT,
+    })) as HostGuest[];
+  } catch {
+    return undefined;
+  }
+}
+
+/** VM → host from the placements (`ferry:vm:*`). */
+async function readPlacements(redis: Redis): Promise<Map<string, string>> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', 'ferry:vm:*', 'COUNT', 500);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  const hosts = keys.length > 0 ? await redis.mget(keys) : [];
+  const map = new Map<string, string>();
+  keys.forEach((k, i) => {
+    const h = hosts[i];
+    if (h) map.set(k.slice('ferry:vm:'.length), h);
+  });
+  return map;
+}
+
+async function queryMigration(client: Client, id: string): Promise<StatusMigration | undefined> {
+  const p = await client.workflow
+    .getHandle(id)
+    .query(progress)
+    .catch(() => undefined);
+  return p && p.state !== 'done' ? migrationLine(p) : undefined;
+}
+
+function migrationLine(p: MigrationProgressView): StatusMigration {
+  return {
+    migrationId: p.migrationId,
+    vm: p.vm,
+    source: p.source,
+    destination: p.destination,
+    phase: p.phase,
+    state: p.state,
+    transferred: p.transfer?.transferred ?? null,
+    remaining: p.transfer?.remaining ?? null,
+    passes: p.transfer?.passes ?? null,
+  };
+}
+
+async function runningOperations(client: Client): Promise<{ id: string; type: string }[]> {
+  const ops: { id: string; type: string }[] = [];
+  try {
+    const query = `WorkflowType IN ('drain', 'rebalance') AND ExecutionStatus = 'Running'`;
+    for await (const w of client.workflow.list({ query })) ops.push({ id: w.workflowId, type: w.type });
+  } catch {
+    // Visibility can lag or be unavailable; the drain marks still show on the hosts.
+  }
+  return ops;
+}
+
+const table = (rows: string[][]): string[] => {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map(
+    (r) =>
+      '  ' +
+      r
+        .map((cell, c) => cell.padEnd(widths[c]!))
+        .join('  ')
+        .trimEnd(),
+  );
+};
+
+export function formatStatus(s: ClusterStatus): string {
+  const out: string[] = [];
+  const up = s.hosts.filter((h) => h.up).length;
+  out.push(
+    `hosts: ${up} up, ${s.hosts.length - up} down, ${s.hosts.filter((h) => h.draining).length} draining`,
+  );
+  out.push(
+    ...table([
+      ['HOST', 'STATE', 'DRAINING', 'MEMORY MiB (used/total)', 'LOAD', 'GUESTS', 'IN', 'OUT'],
+      ...s.hosts.map((h) => [
+        h.name,
+        h.up ? 'up' : 'down',
+        h.draining ?? '-',
+        h.up ? `${h.usedMiB}/${h.memoryMiB}${h.promisedMiB ? ` (+${h.promisedMiB} promised)` : ''}` : '-',
+        h.up ? `${h.loadPct.toFixed(0)}%` : '-',
+        h.up ? String(h.guests) : '-',
+        String(h.inbound),
+        String(h.outbound),
+      ]),
+    ]),
+  );
+  out.push(`guests: ${s.guests.length}`);
+  if (s.guests.length > 0) {
+    out.push(
+      ...table([
+        ['VM', 'HOST', 'STATE', 'KIND', 'MiB', 'JOB'],
+        ...s.guests.map((g) => [
+          g.vm,
+          g.host,
+          g.state,
+          g.kind ?? '-',
+          g.memoryMiB === null ? '-' : String(g.memoryMiB),
+          g.job ? `${g.job.type} ${g.job.phase} (${g.job.migrationId}, peer ${g.job.peer})` : '-',
+        ]),
+      ]),
+    );
+  }
+  out.push(`migrations in flight: ${s.migrations.length}`);
+  for (const m of s.migrations) {
+    const t =
+      m.transferred === null
+        ? ''
+        : `, ${(m.transferred / 1048576).toFixed(1)} MiB sent, ${((m.remaining ?? 0) / 1048576).toFixed(1)} MiB left, pass ${m.passes}`;
+    out.push(
+      `  ${m.migrationId}: ${m.vm} ${m.source} → ${m.destination}, ${m.state} in ${m.phase ?? '-'}${t}`,
+    );
+  }
+  if (s.operations.length > 0) {
+    out.push(`operations running: ${s.operations.map((o) => `${o.type} ${o.id}`).join(', ')}`);
+  }
+  return out.join('\n');
+}
+
+/** Bars for the migrations in flight, refreshed each second, new ones joining, until none is left. */
+async function follow(redis: Redis, client: Client): Promise<void> {
+  const bars = new MigrationBars(process.stderr);
+  let stop = false;
+  const onInterrupt = () => (stop = true);
+  process.on('SIGINT', onInterrupt);
+  const slots = new MigrationSlots(redis, slotsPrefix(CONTROL_TASK_QUEUE));
+  const jobs = new JobStore(redis);
+  const registry = await readClusterView(redis, slots);
+  try {
+    while (!stop) {
+      const ids = new Set([
+        ...(await Promise.all(registry.map((h) => jobs.listForHost(h.name))))
+          .flat()
+          .filter((j) => j.job === 'MIGRATION_OUT')
+          .map((j) => j.owner),
+        ...(await slots.holders()).map((h) => h.migrationId),
+      ]);
+      const lines = new Map<string, BarLine>();
+      await Promise.all(
+        [...ids].map(async (id) => {
+          const p = await client.workflow
+            .getHandle(id)
+            .query(progress)
+            .catch(() => null);
+          if (p && p.state !== 'done')
+            lines.set(id, { label: `${p.vm} ${p.source} → ${p.destination}`, progress: p });
+        }),
+      );
+      bars.sync(lines);
+      if (lines.size === 0) break;
+      await new Promise((r) => setTimeout(r, REFRESH_MS));
+    }
+  } finally {
+    process.off('SIGINT', onInterrupt);
+    bars.stop();
+  }
+}
