@@ -16,7 +16,7 @@ import { compareWithLive, liveScopeOf, type Difference } from './compare.ts';
 import { DEAD_LETTER_TOPIC, DeadLetters, type Rejected } from './dead-letter.ts';
 import { readLive, type LiveState } from './live.ts';
 import { isOrderFree } from './migrations.ts';
-import { orderEvents } from './order.ts';
+import { inOrder } from './order.ts';
 import type { ClusterState } from './projection.ts';
 import { readLog } from './reader.ts';
 import { EVENTS_TOPIC, type FerryEvent } from './schema.ts';
@@ -77,8 +77,7 @@ export async function runAudit(cfg: Config, opts: AuditRunOptions = {}): Promise
   } finally {
     await deadLetters.close();
   }
-  for (const e of orderEvents(lifecycle)) auditor.observe(e);
-  lifecycle.length = 0;
+  for (const e of inOrder(lifecycle)) auditor.observe(e);
 
   const notes: string[] = [];
   // Holes in a host's seq mean lost events, unless a VM filter left them out on purpose.

@@ -13,46 +13,50 @@ const ENDINGS: ReadonlySet<EventType> = new Set([
   'host.stopped',
 ]);
 
-interface Stream {
-  events: FerryEvent[];
-  times: number[];
-  at: number;
-}
-
 /** Each host's events by seq, merged across hosts by (time, endings first, host). */
 export function orderEvents(events: Iterable<FerryEvent>): FerryEvent[] {
-  const byHost = new Map<string, FerryEvent[]>();
-  let total = 0;
-  for (const e of events) {
-    let list = byHost.get(e.host);
-    if (!list) byHost.set(e.host, (list = []));
-    list.push(e);
-    total++;
+  return [...inOrder([...events])];
+}
+
+/**
+ * The same order, yielded one by one from `events`, which it sorts in place (by host, then seq)
+ * and empties as it goes, so that an event the fold keeps no ref to can be collected at once.
+ */
+export function* inOrder(events: FerryEvent[]): Generator<FerryEvent> {
+  events.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : a.seq - b.seq));
+  const n = events.length;
+  const times = new Float64Array(n);
+  const beginnings = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    times[i] = Date.parse(events[i]!.time);
+    beginnings[i] = ENDINGS.has(events[i]!.type) ? 0 : 1;
   }
-  const streams: Stream[] = [];
-  for (const list of byHost.values()) {
-    list.sort((a, b) => a.seq - b.seq);
-    streams.push({ events: list, times: list.map((e) => Date.parse(e.time)), at: 0 });
+  // One run per host: [next, end) in the sorted array.
+  const runs: { next: number; end: number; host: string }[] = [];
+  for (let i = 0; i < n;) {
+    let j = i + 1;
+    while (j < n && events[j]!.host === events[i]!.host) j++;
+    runs.push({ next: i, end: j, host: events[i]!.host });
+    i = j;
   }
-  const heap = new MinHeap<Stream>((a, b) => {
-    const x = a.events[a.at]!;
-    const y = b.events[b.at]!;
-    const dt = a.times[a.at]! - b.times[b.at]!;
+  const heap = new MinHeap<(typeof runs)[number]>((a, b) => {
+    const dt = times[a.next]! - times[b.next]!;
     if (dt !== 0) return dt;
-    const rank = Number(!ENDINGS.has(x.type)) - Number(!ENDINGS.has(y.type));
+    const rank = beginnings[a.next]! - beginnings[b.next]!;
     if (rank !== 0) return rank;
-    return x.host < y.host ? -1 : x.host > y.host ? 1 : 0;
+    return a.host < b.host ? -1 : a.host > b.host ? 1 : 0;
   });
-  for (const s of streams) heap.push(s);
-  const out = new Array<FerryEvent>(total);
-  let n = 0;
+  for (const r of runs) heap.push(r);
+  const slots = events as (FerryEvent | undefined)[];
   while (heap.size > 0) {
-    const s = heap.peek();
-    out[n++] = s.events[s.at++]!;
-    if (s.at < s.events.length) heap.replaceTop(s);
+    const r = heap.peek();
+    const e = slots[r.next]!;
+    slots[r.next++] = undefined;
+    if (r.next < r.end) heap.replaceTop(r);
     else heap.pop();
+    yield e;
   }
-  return out;
+  events.length = 0;
 }
 
 /** A binary heap; `replaceTop` re-sifts the top after its key changed (the merge's hot path). */

@@ -56,9 +56,9 @@ export async function readLog(
   const seen = opts.dedupe ?? new SeqIndex();
   const consumer = kafka.consumer({
     groupId: `ferry-reader-${randomUUID()}`,
-    // Big fetches: an audit reads the whole log, throughput is what matters.
-    maxBytesPerPartition: 8 * MiB,
-    maxBytes: 48 * MiB,
+    // Fetches big enough for throughput, small enough not to hold the log in buffers.
+    maxBytesPerPartition: 2 * MiB,
+    maxBytes: 12 * MiB,
     maxWaitTimeInMs: 200,
   });
   let lastProgress = Date.now();
