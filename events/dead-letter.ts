@@ -6,6 +6,7 @@
 // its key is its origin (topic/partition/offset), by which a reader of this topic drops repeats.
 import type { IHeaders, Kafka, Producer } from 'kafkajs';
 import { createProducer, ensureTopic } from '../infra/kafka/bus.ts';
+import { talkingToKafka } from './errors.ts';
 
 export const DEAD_LETTER_TOPIC = 'ferry.events.dead';
 
@@ -39,14 +40,16 @@ export class DeadLetters {
 
   /** Creates the topic if missing (one partition: it is small and read in order of arrival). */
   static async open(kafka: Kafka, topic = DEAD_LETTER_TOPIC): Promise<DeadLetters> {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      await ensureTopic(admin, topic, 1);
-    } finally {
-      await admin.disconnect();
-    }
-    return new DeadLetters(kafka, topic);
+    return talkingToKafka(`opening ${topic}`, async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await ensureTopic(admin, topic, 1);
+      } finally {
+        await admin.disconnect();
+      }
+      return new DeadLetters(kafka, topic);
+    });
   }
 
   /** Sends the message on with its reason; false (never a throw) if Kafka refuses it. */

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { DeadLetters, Rejected } from './dead-letter.ts';
+import { talkingToKafka } from './errors.ts';
 import { IdMemory, takeMessage, type Scope } from './intake.ts';
 import type { FerryEvent } from './schema.ts';
 
@@ -20,7 +21,15 @@ export interface Follower {
   stop(): Promise<void>;
 }
 
-export async function followLog(
+export function followLog(
+  kafka: Kafka,
+  opts: FollowOptions,
+  on: { event(e: FerryEvent): void; rejected(r: Rejected): void },
+): Promise<Follower> {
+  return talkingToKafka(`following ${opts.topic}`, () => follow(kafka, opts, on));
+}
+
+async function follow(
   kafka: Kafka,
   opts: FollowOptions,
   on: { event(e: FerryEvent): void; rejected(r: Rejected): void },

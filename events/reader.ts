@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { DeadLetters, Rejected } from './dead-letter.ts';
-import { EVENT_LOG_MISSING, EVENT_LOG_STALLED, EventLogError } from './errors.ts';
+import { EVENT_LOG_MISSING, EVENT_LOG_STALLED, EventLogError, talkingToKafka } from './errors.ts';
 import { takeMessage, type Dedupe, type Scope } from './intake.ts';
 import type { FerryEvent } from './schema.ts';
 import { SeqIndex } from './seq-index.ts';
@@ -40,7 +40,15 @@ interface Range {
   end: number;
 }
 
-export async function readLog(
+export function readLog(
+  kafka: Kafka,
+  opts: ReadLogOptions,
+  onEvent: (event: FerryEvent) => void,
+): Promise<ReadStats> {
+  return talkingToKafka(`reading ${opts.topic}`, () => read(kafka, opts, onEvent));
+}
+
+async function read(
   kafka: Kafka,
   opts: ReadLogOptions,
   onEvent: (event: FerryEvent) => void,
