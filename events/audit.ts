@@ -103,19 +103,27 @@ export class Auditor {
   }
 
   /**
-   * Lost: the primary copy went and no copy is the VM any more, and not because someone asked
-   * (`ferry guest stop` or a guest shutting itself down records guest.stopped, `ferry guest kill`
-   * a guest.killed outside any migration). A kill by a migration (Confirm, recovery) must leave
-   * the VM running on the other side: if nothing is, the migration lost it.
+   * Lost: the primary copy went and no copy is the VM any more, other than by an operator's
+   * `ferry guest stop` or `kill` (a guest.killed outside any migration). A kill by a migration
+   * (Confirm, recovery) must leave the VM running on the other side; a guest.stopped is a process
+   * that ended by itself (crashed, or died while its agent was down).
    */
-  private checkLost(e: FerryEvent, g: GuestView, ref: EventRef): void {
-    if (e.type !== 'guest.killed' || e.migrationId === null) return;
+  private checkLost(
+    e: Extract<FerryEvent, { type: 'guest.killed' | 'guest.stopped' }>,
+    g: GuestView,
+    ref: EventRef,
+  ): void {
+    if (e.type === 'guest.killed' && e.migrationId === null) return;
     const incoming = [...g.copies.values()].find((c) => c.state === 'incoming');
+    const how =
+      e.type === 'guest.killed'
+        ? `${e.host} killed it for migration ${e.migrationId} (${e.data.reason})`
+        : `it stopped on ${e.host} (${e.data.reason})`;
     this.violations.push(
       violation(
         'lost',
         { vm: g.vm, migrationId: e.migrationId },
-        `${g.vm} is gone: ${e.host} killed it for migration ${e.migrationId} (${e.data.reason}) while no other host ran it` +
+        `${g.vm} is gone: ${how} and no other host runs it` +
           (incoming ? ` (${incoming.host} held it still incoming)` : ''),
         [ref, incoming?.changed],
       ),

@@ -5,7 +5,7 @@ import { plainRef, type EventRef, type SeqRef } from './refs.ts';
 export const CHECKS = {
   /** Invariant 1: the VM's vCPUs ran on two hosts at the same time. */
   'two-hosts': 1,
-  /** Invariant 1: the VM's last copy went, and not by an operator's stop or kill. */
+  /** Invariant 1: the VM's last copy went (a migration killed it, or its process ended), not by an operator. */
   lost: 1,
   /** Invariant 3: an incoming guest still there after its migration ended (or its controller went). */
   'incoming-left': 3,

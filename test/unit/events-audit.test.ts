@@ -94,10 +94,21 @@ test('audit - a migration that kills the source while the destination never resu
   assert.equal(found[0]?.cites[0]?.id, killed.id);
 });
 
-test('audit - an operator kill is not a loss; a rolled-back incoming guest left alive is', () => {
+test('audit - an operator kill is not a loss, a crash is; a rolled-back incoming guest left alive is a leftover', () => {
   const f = new EventForge();
   const base = [...guestStarted(f, A, 'vm-1'), ...guestKilled(f, A, 'vm-1')];
   assert.deepEqual(checks(base), []);
+  const crashed = [
+    ...guestStarted(f, A, 'vm-3'),
+    f.record(A, { type: 'guest.stopped', vm: 'vm-3', data: { reason: 'its process exited' } }),
+    f.record(A, { type: 'disk.released', vm: 'vm-3', data: { disks: ['vm-3-disk0'] } }),
+  ];
+  const [lost] = audit(crashed);
+  assert.equal(lost?.check, 'lost');
+  assert.equal(
+    lost?.message,
+    `vm-3 is gone: it stopped on ${A} (its process exited) and no other host runs it`,
+  );
   const g = new EventForge();
   const vm2 = guestStarted(g, A, 'vm-2');
   const aborted = abortedMigration(g, { vm: 'vm-2', migrationId: 'm-2', source: A, destination: B });
