@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { DEAD_LETTER_TOPIC } from '../events/dead-letter.ts';
 import { EVENTS_TOPIC, VmNameSchema } from '../events/schema.ts';
+import { TopicSchema } from './log-options.ts';
 
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
@@ -20,8 +21,6 @@ export const SinceSchema = z.string().transform((s, ctx) => {
   return new Date(t);
 });
 
-const TopicSchema = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name');
-
 export const AuditOptionsSchema = z.object({
   since: SinceSchema.optional(),
   vms: z.array(VmNameSchema).default([]),
@@ -32,8 +31,3 @@ export const AuditOptionsSchema = z.object({
   deadLetterTopic: TopicSchema.default(DEAD_LETTER_TOPIC),
 });
 export type AuditOptions = z.output<typeof AuditOptionsSchema>;
-
-/** commander collector: `--vm a --vm b` and `--vm a,b` both give [a, b]. */
-export function collectVms(value: string, previous: string[] = []): string[] {
-  return [...previous, ...value.split(',').filter((v) => v.length > 0)];
-}

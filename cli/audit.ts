@@ -9,7 +9,8 @@ import { loadConfig, type Config } from '../infra/config.ts';
 import { routeTemporalLogs } from '../infra/logging/libraries.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { connectClient } from '../infra/temporal/connect.ts';
-import { AuditOptionsSchema, collectVms, type AuditOptions } from './audit-options.ts';
+import { AuditOptionsSchema, type AuditOptions } from './audit-options.ts';
+import { collectVms } from './log-options.ts';
 import { auditJson, auditText } from './audit-print.ts';
 
 export function registerAudit(program: Command): void {

@@ -10,9 +10,7 @@ import { EVENTS_TOPIC, VmNameSchema } from '../events/schema.ts';
 import { loadConfig } from '../infra/config.ts';
 import { createKafka } from '../infra/kafka/bus.ts';
 import { createLogger } from '../infra/logging/logger.ts';
-import { collectVms } from './audit-options.ts';
-
-const TopicSchema = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name');
+import { collectVms, TopicSchema } from './log-options.ts';
 
 const TailOptions = z.object({
   vms: z.array(VmNameSchema).default([]),
