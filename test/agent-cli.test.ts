@@ -95,11 +95,12 @@ test('agent cli - host and guest commands, refusals, and an agent SIGKILLed and 
   const story = await readEvents(
     cfg,
     (e) => e.vm === vm,
-    (events) => events.length >= 4,
+    (events) => events.length >= 6,
   );
+  // Its disk lease is taken before it starts and given back once it is gone.
   assert.deepEqual(
     story.map((e) => e.type),
-    ['guest.defined', 'guest.started', 'guest.reconnected', 'guest.killed'],
+    ['disk.leased', 'guest.defined', 'guest.started', 'guest.reconnected', 'guest.killed', 'disk.released'],
   );
   assert.ok(story.every((e) => e.host === host));
 });
