@@ -17,6 +17,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   stack: async () => (await import('./stack.ts')).default,
   savevm: async () => (await import('./savevm.ts')).default,
   tunnel: async () => (await import('./tunnel.ts')).default,
+  drain: async () => (await import('./drain.ts')).default,
   replay: async () => (await import('./replay.ts')).default,
 };
 

@@ -1,0 +1,141 @@
+// `npm run bench -- drain [--json] [--guests 50] [--max-migrations N] [--per-source M] [--per-destination K]`:
+// the time to drain 50 small emulated guests (32–64 MiB, dirtying 0–500 pages/s) from one host to
+// three, against the lower bound that the limits and the measured speed of one migration allow.
+//
+// The bound: the drain can run at most c = min(N, M × sources, K × destinations) migrations at
+// once. One migration alone, end to end (the whole workflow: Begin to Confirm, the incoming guest's
+// start, the stream, the digests), moves its guest's bytes at T bytes/s, measured in the same run,
+// one at a time just before the drain, on guests started with the drained ones (so as dirty). If c
+// migrations ran side by side each as fast as one alone, the drain would take total bytes / (c × T):
+// nothing the drain does (placement, slots, the child workflows) costs time, and parallel
+// migrations do not slow each other. `ratio` is how far above that the drain is.
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../infra/config.ts';
+import { createRedis } from '../infra/redis/client.ts';
+import { stackUp } from '../infra/stack/stack.ts';
+import { resolveLimits } from '../workflows/cluster/types.ts';
+import type { drain } from '../workflows/drain.ts';
+import type { migrate } from '../workflows/migrate.ts';
+import type { MigrationReport } from '../workflows/migration/types.ts';
+import { smallGuests, startCluster, type GuestSpec } from '../test/support/cluster.ts';
+import { startTestController, type TestController } from '../test/support/migrate.ts';
+import { uniqueName } from '../test/support/stack.ts';
+import type { BenchContext, Figures } from './run.ts';
+
+const DESTINATIONS = 3;
+/** Solo migrations that measure T: one per guest size class of the drained guests. */
+const CALIBRATION = 6;
+const MiB = 1024 * 1024;
+
+export default async function drainBench(ctx: BenchContext): Promise<Figures> {
+  const { values } = parseArgs({
+    args: ctx.args,
+    options: {
+      guests: { type: 'string', default: '50' },
+      'max-migrations': { type: 'string' },
+      'per-source': { type: 'string' },
+      'per-destination': { type: 'string' },
+    },
+  });
+  const count = Number(values.guests);
+  const limits = resolveLimits({
+    ...(values['max-migrations'] ? { cluster: Number(values['max-migrations']) } : {}),
+    ...(values['per-source'] ? { perSource: Number(values['per-source']) } : {}),
+    ...(values['per-destination'] ? { perDestination: Number(values['per-destination']) } : {}),
+  });
+  const cfg = loadConfig();
+  await stackUp(cfg, () => undefined);
+  const redis = createRedis(cfg, 'bench-drain');
+  const cluster = await startCluster(
+    cfg,
+    redis,
+    [
+      { address: '127.0.0.90', memoryMiB: 8192 },
+      { address: '127.0.0.91', memoryMiB: 4096 },
+      { address: '127.0.0.92', memoryMiB: 4096 },
+      { address: '127.0.0.93', memoryMiB: 4096 },
+    ],
+    'bench',
+  );
+  let ctl: TestController | undefined;
+  try {
+    ctl = await startTestController(cfg);
+    const [source, ...destinations] = cluster.hosts as [string, ...string[]];
+
+    // The calibration guests start with the drained ones, so they have dirtied as much memory by
+    // the time they move: a freshly started guest sends little more than zero pages.
+    ctx.log(`starting ${count} + ${CALIBRATION} guests on ${source}...`);
+    const calibration = smallGuests(CALIBRATION, 'cal');
+    const guests = smallGuests(count);
+    await cluster.startGuests(source, [...calibration, ...guests]);
+
+    ctx.log(`one migration at a time, ${CALIBRATION} of them...`);
+    let soloBytes = 0;
+    let soloSeconds = 0;
+    for (const g of calibration) {
+      const started = performance.now();
+      const report = await migrateOnce(ctl, g, source, destinations[0]!);
+      soloSeconds += (performance.now() - started) / 1000;
+      soloBytes += report.bytes ?? 0;
+    }
+    const perMigrationBps = soloBytes / soloSeconds;
+    ctx.log(
+      `  ${(soloSeconds / CALIBRATION).toFixed(2)} s and ${(soloBytes / CALIBRATION / MiB).toFixed(1)} MiB per migration: ${(perMigrationBps / MiB).toFixed(1)} MiB/s`,
+    );
+
+    const concurrency = Math.min(limits.cluster, limits.perSource, limits.perDestination * DESTINATIONS);
+    ctx.log(`draining ${source} (limits ${JSON.stringify(limits)}: ${concurrency} at once)...`);
+    const started = performance.now();
+    const handle = await ctl.client.workflow.start<typeof drain>('drain', {
+      taskQueue: ctl.taskQueue,
+      workflowId: uniqueName('drain'),
+      args: [{ host: source, destinations, limits }],
+    });
+    const report = await handle.result();
+    const drainSeconds = (performance.now() - started) / 1000;
+    if (report.moved !== count) {
+      throw new Error(
+        `the drain moved ${report.moved} of ${count}: ${JSON.stringify(report.guests.filter((g) => g.outcome !== 'completed'))}`,
+      );
+    }
+    const reports = await Promise.all(
+      report.guests.map((g) =>
+        ctl!.client.workflow.getHandle<typeof migrate>(g.attempts.at(-1)!.migrationId).result(),
+      ),
+    );
+    const totalBytes = reports.reduce((sum, r) => sum + (r.bytes ?? 0), 0);
+    const lowerBoundSeconds = totalBytes / (concurrency * perMigrationBps);
+    ctx.log(`  ${drainSeconds.toFixed(1)} s; lower bound ${lowerBoundSeconds.toFixed(1)} s`);
+    return {
+      drainSeconds: round(drainSeconds),
+      lowerBoundSeconds: round(lowerBoundSeconds),
+      ratio: round(drainSeconds / lowerBoundSeconds, 2),
+      guests: count,
+      totalMiB: round(totalBytes / MiB),
+      concurrency,
+      limits,
+      soloMigrationSeconds: round(soloSeconds / CALIBRATION, 2),
+      soloMigrationMiB: round(soloBytes / CALIBRATION / MiB),
+      perMigrationMiBps: round(perMigrationBps / MiB),
+      attempts: report.guests.reduce((sum, g) => sum + g.attempts.length, 0),
+    };
+  } finally {
+    await ctl?.stop();
+    await cluster.stop();
+    redis.disconnect();
+  }
+}
+
+async function migrateOnce(
+  ctl: TestController,
+  g: GuestSpec,
+  from: string,
+  to: string,
+): Promise<MigrationReport> {
+  const report = await ctl.run({ vm: g.vm, source: from, destination: to });
+  if (report.outcome !== 'completed')
+    throw new Error(`calibration migration of ${g.vm}: ${report.firstError?.message}`);
+  return report;
+}
+
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
