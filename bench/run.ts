@@ -19,6 +19,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   tunnel: async () => (await import('./tunnel.ts')).default,
   drain: async () => (await import('./drain.ts')).default,
   replay: async () => (await import('./replay.ts')).default,
+  overhead: async () => (await import('./overhead.ts')).default,
 };
 
 try {
