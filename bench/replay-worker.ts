@@ -8,8 +8,12 @@ import { loadConfig } from '../infra/config.ts';
 const topic = process.argv[2];
 if (!topic) throw new Error('usage: replay-worker.ts TOPIC');
 const started = performance.now();
+const cpu = process.cpuUsage();
 const report = await runAudit(loadConfig(), { topic, live: false });
 const seconds = (performance.now() - started) / 1000;
+// CPU time too: on a busy machine the wall time says as much about the neighbours as about the audit.
+const used = process.cpuUsage(cpu);
+const cpuSeconds = (used.user + used.system) / 1e6;
 const outcomes: Record<string, number> = {};
 for (const m of report.state.migrations.values()) {
   const o = m.ended?.outcome ?? 'no end';
@@ -19,6 +23,7 @@ console.log(
   JSON.stringify({
     events: report.events,
     seconds,
+    cpuSeconds,
     // maxRSS is in KiB on Linux.
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     migrations: report.state.migrations.size,

@@ -4,6 +4,7 @@
 // dedupe, order, rebuild, check the invariants; in a child process, for its peak memory), and
 // deletes the topic. Figures: eventsPerSecond, events, peakRssMiB.
 import { execFile } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadConfig } from '../infra/config.ts';
@@ -21,6 +22,7 @@ const WORKER = join(import.meta.dirname, 'replay-worker.ts');
 interface WorkerFigures {
   events: number;
   seconds: number;
+  cpuSeconds: number;
   peakRssMiB: number;
   migrations: number;
   outcomes: Record<string, number>;
@@ -60,7 +62,7 @@ export default async function replayBench(ctx: BenchContext): Promise<Figures> {
       throw new Error(`the audit found ${w.violations} violations in a clean log: ${w.firstViolation}`);
     const eventsPerSecond = Math.round(w.events / w.seconds);
     ctx.log(
-      `  ${w.events} events in ${w.seconds.toFixed(1)} s: ${eventsPerSecond} events/s, peak RSS ${w.peakRssMiB} MiB, ` +
+      `  ${w.events} events in ${w.seconds.toFixed(1)} s (${w.cpuSeconds.toFixed(1)} s of CPU): ${eventsPerSecond} events/s, peak RSS ${w.peakRssMiB} MiB, ` +
         `${w.migrations} migrations rebuilt, ${w.violations} violations`,
     );
     return {
@@ -68,6 +70,8 @@ export default async function replayBench(ctx: BenchContext): Promise<Figures> {
       events: w.events,
       peakRssMiB: w.peakRssMiB,
       replaySeconds: Number(w.seconds.toFixed(2)),
+      replayCpuSeconds: Number(w.cpuSeconds.toFixed(2)),
+      loadAverage: Number(loadavg()[0]!.toFixed(1)),
       migrations: w.migrations,
       violations: w.violations,
       writeSeconds: Number(writeSeconds.toFixed(1)),
