@@ -21,19 +21,24 @@ export function createControlActivities(deps: ControlDeps) {
     async keepAutokill(input: { migrationId: string; vm: string; ttlMs: number }): Promise<void> {
       const ctx = Context.current();
       const every = Math.max(200, Math.floor(input.ttlMs / 5));
+      // Started before Prepare registers the lease: until it first exists there is nothing to
+      // renew, and nothing is wrong. Once seen (remembered across retries in the heartbeat), a
+      // missing lease means it is gone for good.
+      let seen = (ctx.info.heartbeatDetails as { seen?: boolean } | undefined)?.seen === true;
       for (;;) {
         const renewed = await deps.autokill.renew({
           vm: input.vm,
           owner: input.migrationId,
           ttlMs: input.ttlMs,
         });
-        if (!renewed) {
+        seen ||= renewed;
+        if (!renewed && seen) {
           throw ApplicationFailure.nonRetryable(
             `the autokill lease of ${input.vm} is gone (Finish took it, or it lapsed and the guest was killed)`,
             'AutokillLeaseGone',
           );
         }
-        ctx.heartbeat();
+        ctx.heartbeat({ seen });
         await ctx.sleep(every); // throws when the workflow stops the keepalive
       }
     },

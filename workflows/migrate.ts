@@ -25,6 +25,7 @@ import {
   destinationUntilDone,
   keepalive,
   sourceOnce,
+  sourceShort,
   sourceUntilDone,
 } from './migration/activities.ts';
 import { describeFailure, failureDetails } from './migration/failure.ts';
@@ -127,7 +128,7 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
   }
 
   const heartbeatTimeoutMs = input.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
-  const src = sourceOnce(source, heartbeatTimeoutMs, 60_000);
+  const src = sourceShort(source);
   const dst = destinationOnce(destination);
   let begun = false;
   let prepared = false;
@@ -149,11 +150,16 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
         src.srcBegin({ migrationId, vm, destination }),
       );
       await hold('prepare');
+      // The keepalive runs from before Prepare registers the lease (it waits for the lease to
+      // appear), so a slow activation never lets a fresh lease lapse. Histories from before this
+      // patch started it after Prepare.
+      const keepaliveFirst = patched('keepalive-before-prepare');
+      if (keepaliveFirst) stopKeepalive = startKeepalive(migrationId, vm, autokillTtlMs);
       const prepare = await phase('prepare', destination, 'normal', async () => {
         prepared = true; // from here on the destination may hold an incoming guest to kill
         return dst.dstPrepare({ migrationId, vm, source, cookie: begin.cookie, autokillTtlMs });
       });
-      stopKeepalive = startKeepalive(migrationId, vm, autokillTtlMs);
+      if (!keepaliveFirst) stopKeepalive = startKeepalive(migrationId, vm, autokillTtlMs);
       await hold('perform');
       const timeoutMs = completionTimeoutMs(
         begin.definition.memoryMiB,

@@ -20,6 +20,15 @@ export function sourceOnce(host: string, heartbeatTimeoutMs: number, startToClos
   });
 }
 
+/** Begin and the speed changes: short, once, no heartbeat (they do not report progress). */
+export function sourceShort(host: string) {
+  return proxyActivities<SourceActivities>({
+    taskQueue: queue(host),
+    startToCloseTimeout: '1 minute',
+    retry: { maximumAttempts: 1 },
+  });
+}
+
 export function destinationOnce(host: string) {
   return proxyActivities<DestinationActivities>({
     taskQueue: queue(host),
