@@ -10,6 +10,7 @@ import { HostRegistry } from '../hosts/agent/registration.ts';
 import type { Logger } from '../infra/logging/logger.ts';
 import { DrainMarks, type DrainMark } from '../infra/redis/draining.ts';
 import type { MigrationSlots } from '../infra/redis/migration-slots.ts';
+import { rankDestinations, roomMiB } from '../workflows/cluster/placement.ts';
 import type { HostView } from '../workflows/cluster/types.ts';
 
 export interface ClusterDeps {
@@ -33,8 +34,12 @@ const AcquireSchema = z.object({
   vm: VmNameSchema,
   source: z.string().min(1),
   memoryMiB: z.number().int().positive(),
-  /** Destinations in order of preference (the placement's ranking). */
-  candidates: z.array(z.string().min(1)),
+  /** Hosts it must not go to (tried already). */
+  exclude: z.array(z.string().min(1)),
+  /** Only these hosts may take it (absent: every registered host). */
+  only: z.array(z.string().min(1)).optional(),
+  /** Fill a destination only up to this share of its memory (rebalance). */
+  ceilingPct: z.number().gt(0).max(100).optional(),
   limits: LimitsSchema,
   ttlMs: z.number().int().positive(),
 });
@@ -71,43 +76,52 @@ export function createClusterActivities(deps: ClusterDeps) {
     },
 
     /**
-     * Waits (heartbeating) until the migration's three slots are free on one of its candidate
-     * destinations, and takes them with its memory promised there. Each try reads the candidates'
-     * registrations and drain marks afresh: a candidate that went down or started draining is
-     * skipped. Returns `no-room` when no candidate can take the guest and nothing in flight could
-     * change that; the workflow then places the guest again.
+     * Places the guest and waits (heartbeating) until its three slots are free on a destination
+     * with room, then takes them with its memory promised there. Every try places it afresh on the
+     * cluster as it is now (registrations, drain marks, memory promised to other migrations), so a
+     * host that went down, started draining or filled up meanwhile is passed over, and one that
+     * freed up is used. Returns `no-room` when no host could take the guest even once the
+     * migrations in flight have landed.
      */
     async acquireSlots(input: AcquireInput): Promise<AcquireResult> {
       const req = AcquireSchema.parse(input);
       const ctx = Context.current();
+      const mover = { vm: req.vm, memoryMiB: req.memoryMiB, source: req.source };
+      const rank = {
+        exclude: req.exclude,
+        ...(req.ceilingPct !== undefined ? { ceilingPct: req.ceilingPct } : {}),
+      };
       for (;;) {
-        const [regs, drained] = await Promise.all([
-          Promise.all(req.candidates.map((h) => registry.read(h))),
-          marks.many(req.candidates),
-        ]);
-        const candidates = req.candidates.flatMap((host, i) => {
-          const reg = regs[i];
-          return reg && !drained.has(host) ? [{ host, freeMiB: reg.memoryMiB - reg.usedMiB }] : [];
-        });
-        if (candidates.length === 0) {
-          return {
-            kind: 'no-room',
-            why: `every candidate (${req.candidates.join(', ')}) is down or draining`,
-          };
+        const view = await readClusterView(redis, slots, req.only);
+        // The slots' script counts the promises itself, atomically: rank on room without them, so a
+        // host whose room is only promised to migrations in flight is waited for, not given up.
+        const unpromised = view.map((h) => ({ ...h, promisedMiB: 0 }));
+        const ranked = rankDestinations(mover, unpromised, rank);
+        if (ranked.length === 0) {
+          const where = req.ceilingPct === undefined ? 'free' : `free under ${req.ceilingPct}% of its memory`;
+          return { kind: 'no-room', why: `no live, non-draining host has ${req.memoryMiB} MiB ${where}` };
         }
+        // Best first on the room left after the promises, as the placement ranks it.
+        const order = rankDestinations(mover, view, rank);
+        const candidates = [...order, ...ranked.filter((h) => !order.includes(h))].map((host) => ({
+          host,
+          freeMiB: roomMiB(
+            unpromised.find((h) => h.name === host)!,
+            req.ceilingPct,
+          ),
+        }));
         const answer = await slots.tryAcquire({ ...req, candidates });
         switch (answer.kind) {
           case 'acquired':
             return answer;
-          case 'no-room':
-            return { kind: 'no-room', why: `no candidate has ${req.memoryMiB} MiB free any more` };
           case 'released':
             throw ApplicationFailure.nonRetryable(
               `the slots of migration ${req.migrationId} were released already`,
               'SlotsReleased',
             );
           case 'wait':
-            ctx.heartbeat({ waitingFor: answer.for });
+          case 'no-room': // the candidates were ranked on the same room: placed again on the next try
+            ctx.heartbeat({ waitingFor: answer.kind === 'wait' ? answer.for : 'room' });
             await ctx.sleep(POLL_MS); // throws once the workflow cancels the wait
         }
       }

@@ -14,7 +14,7 @@ import {
 import { clusterOps, hostGuests } from './cluster/activities.ts';
 import { clusterOpProgress } from './cluster/messages.ts';
 import { MoveEngine } from './cluster/moves.ts';
-import { planPlacement, rankDestinations } from './cluster/placement.ts';
+import { planPlacement } from './cluster/placement.ts';
 import { limitsOf } from './cluster/limits.ts';
 import type { ClusterOpProgress, ClusterOpReport, DrainInput } from './cluster/types.ts';
 import { describeFailure } from './migration/failure.ts';
@@ -34,8 +34,7 @@ export async function drain(input: DrainInput): Promise<ClusterOpReport> {
     // One source: more lanes than its outbound limit would only wait.
     lanes: Math.min(limits.cluster, limits.perSource),
     migration: input.migration ?? {},
-    candidates: async (move, exclude) =>
-      rankDestinations(move, await clusterOps().clusterView({ hosts: input.destinations }), { exclude }),
+    placement: input.destinations ? { only: input.destinations } : {},
   });
   setHandler(clusterOpProgress, () => ({
     id: workflowId,

@@ -8,7 +8,7 @@ import { clusterOps, hostGuests } from './cluster/activities.ts';
 import { limitsOf } from './cluster/limits.ts';
 import { clusterOpProgress } from './cluster/messages.ts';
 import { MoveEngine } from './cluster/moves.ts';
-import { loadPct, planRebalance, rankDestinations } from './cluster/placement.ts';
+import { loadPct, planRebalance } from './cluster/placement.ts';
 import {
   DEFAULT_THRESHOLD_PCT,
   type ClusterOpProgress,
@@ -32,8 +32,7 @@ export async function rebalance(input: RebalanceInput): Promise<ClusterOpReport>
     limits,
     lanes: limits.cluster,
     migration: input.migration ?? {},
-    candidates: async (move, exclude) =>
-      rankDestinations(move, await view(), { exclude, ceilingPct: thresholdPct }),
+    placement: { ...(input.hosts ? { only: input.hosts } : {}), ceilingPct: thresholdPct },
   });
   setHandler(clusterOpProgress, () => ({
     id: workflowId,

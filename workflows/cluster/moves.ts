@@ -1,6 +1,6 @@
 // Runs a list of guest moves as child `migrate` workflows under the cluster's limits: what a drain
-// and a rebalance share. Each move places its guest on a fresh view of the cluster, waits for its
-// slots (cluster, source, destination) with its memory promised to the destination, runs the
+// and a rebalance share. Each move waits for its slots (cluster, source, destination), placed on
+// the cluster as it is when they free up, with its memory promised to the destination, runs the
 // migration, keeps the slots alive while it runs and releases them when it ends. A move whose
 // migration rolls back is tried once more on another host. Cancelling stops new moves, aborts the
 // migrations in flight (each rolls back unless past its point of no return) and waits for them.
@@ -30,8 +30,6 @@ import {
 
 /** A move whose migration rolled back is tried once more, elsewhere. */
 const MAX_ATTEMPTS = 2;
-/** Times a move is placed again when the slots say its candidates filled up meanwhile. */
-const MAX_PLACEMENTS = 3;
 
 export interface EngineOptions {
   /** Unique per run of the drain/rebalance: part of each migration's id. */
@@ -40,8 +38,8 @@ export interface EngineOptions {
   /** How many moves wait or run at once (more than the limits allow would only wait). */
   lanes: number;
   migration: MigrationOptions;
-  /** Destinations for a move on a fresh view of the cluster, best first, without `exclude`. */
-  candidates(move: MoveView, exclude: string[]): Promise<string[]>;
+  /** Where moves may go: only these hosts (default all), filled up to this share of memory (default all of it). */
+  placement: { only?: string[]; ceilingPct?: number };
 }
 
 export class MoveEngine {
@@ -86,7 +84,7 @@ export class MoveEngine {
     for (const m of this.queue.splice(0)) this.stop(m, 'cancelled before it started');
   }
 
-  /** No new moves; waits for slots end; migrations in flight are aborted (and roll back). */
+  /** No new moves: waits for slots stop, migrations in flight are aborted (they roll back). */
   cancel(): void {
     if (this.cancelledAt) return;
     this.cancelledAt = true;
@@ -152,38 +150,33 @@ export class MoveEngine {
 
   /** Places the guest and waits for its slots; undefined when it cannot go (state set). */
   private async acquire(m: MoveView, migrationId: string, tried: string[]): Promise<string | undefined> {
-    for (let placing = 0; placing < MAX_PLACEMENTS; placing++) {
-      if (this.cancelledAt) return this.stop(m, 'cancelled before it started');
-      const candidates = await this.opts.candidates(m, tried);
-      if (candidates.length === 0) return this.noRoom(m, 'no live, non-draining host has room for it');
-      m.state = 'waiting';
-      m.to = candidates[0]!;
-      const scope = new CancellationScope();
-      this.waiting.set(migrationId, scope);
-      try {
-        const got = await scope.run(() =>
-          slotActivities().acquireSlots({
-            migrationId,
-            vm: m.vm,
-            source: m.source,
-            memoryMiB: m.memoryMiB,
-            candidates,
-            limits: this.opts.limits,
-            ttlMs: DEFAULT_SLOT_TTL_MS,
-          }),
-        );
-        if (got.kind === 'acquired') return got.destination;
-        m.reason = got.why;
-      } catch (err) {
-        if (!isCancellation(err)) throw err;
-        // The wait may have taken the slots just as it was cancelled: give them back.
-        await clusterOps().releaseSlots({ migrationId });
-        return this.stop(m, 'cancelled before it started');
-      } finally {
-        this.waiting.delete(migrationId);
-      }
+    if (this.cancelledAt) return this.stop(m, 'cancelled before it started');
+    m.state = 'waiting';
+    const scope = new CancellationScope();
+    this.waiting.set(migrationId, scope);
+    try {
+      const got = await scope.run(() =>
+        slotActivities().acquireSlots({
+          migrationId,
+          vm: m.vm,
+          source: m.source,
+          memoryMiB: m.memoryMiB,
+          exclude: tried,
+          ...this.opts.placement,
+          limits: this.opts.limits,
+          ttlMs: DEFAULT_SLOT_TTL_MS,
+        }),
+      );
+      if (got.kind === 'acquired') return got.destination;
+      return this.noRoom(m, got.why);
+    } catch (err) {
+      if (!isCancellation(err)) throw err;
+      // The wait may have taken the slots just as it was cancelled: give them back.
+      await clusterOps().releaseSlots({ migrationId });
+      return this.stop(m, 'cancelled before it started');
+    } finally {
+      this.waiting.delete(migrationId);
     }
-    return this.noRoom(m, m.reason ?? 'its candidates kept filling up');
   }
 
   /** One migration, holding its slots; undefined if it never started (cancelled first). */
