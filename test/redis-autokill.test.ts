@@ -75,10 +75,10 @@ test('autokill - a lease not renewed expires, watchExpiry reports the vm, and cl
     const claimed = uniqueName('vm');
     await autokill.register({ vm: claimed, host: 'host-b', owner: 'mig-1', ttlMs });
     assert.equal(await autokill.claim({ vm: claimed, owner: 'mig-1' }), true);
-    while (!seen.includes(vm) && Date.now() - registeredAt < 5_000) await sleep(20);
-    const lag = Date.now() - registeredAt - ttlMs;
+    // Reported by Redis's own expiry (nobody reads the key meanwhile). How soon is load-dependent
+    // (Redis samples keys with a TTL ten times a second): not a test's business, only that it comes.
+    while (!seen.includes(vm) && Date.now() - registeredAt < 15_000) await sleep(20);
     assert.deepEqual(seen, [vm]);
-    assert.ok(lag < 1_500, `reported ${lag} ms after the TTL`);
     assert.equal(await autokill.holder(vm), undefined);
     assert.equal(await autokill.claim({ vm, owner: 'mig-1' }), false, 'Finish after the lapse must fail');
     assert.equal(await autokill.renew({ vm, owner: 'mig-1', ttlMs: 60_000 }), false);
