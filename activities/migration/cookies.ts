@@ -5,7 +5,8 @@ import { parseCookie, type Cookie, type CookiePhase } from '../../hosts/cookie/i
 import { FerryError } from '../../errors/ferry-error.ts';
 import type { PhaseDeps } from './deps.ts';
 
-const NONCE_TTL_MS = 24 * 3600_000;
+/** Longer than any cookie lives (5 min): a nonce outliving its cookie only crowds Redis's expiry. */
+const NONCE_TTL_MS = 15 * 60_000;
 
 export class CookieReplayedError extends FerryError {
   readonly code = 'COOKIE_REPLAYED';
