@@ -1,4 +1,4 @@
-// `npm run bench -- drain [--json] [--guests 50] [--max-migrations N] [--per-source M] [--per-destination K]`:
+// `npm run bench -- drain [--json] [guests=50] [max-migrations=N] [per-source=M] [per-destination=K]`:
 // the time to drain 50 small emulated guests (32–64 MiB, dirtying 0–500 pages/s) from one host to
 // three, against the lower bound that the limits and the measured speed of one migration allow.
 //
@@ -9,11 +9,11 @@
 // migrations ran side by side each as fast as one alone, the drain would take total bytes / (c × T):
 // nothing the drain does (placement, slots, the child workflows) costs time, and parallel
 // migrations do not slow each other. `ratio` is how far above that the drain is.
-import { parseArgs } from 'node:util';
+import { z } from 'zod';
 import { loadConfig } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { stackUp } from '../infra/stack/stack.ts';
-import { resolveLimits } from '../workflows/cluster/types.ts';
+import { DEFAULT_LIMITS, resolveLimits } from '../workflows/cluster/types.ts';
 import type { drain } from '../workflows/drain.ts';
 import type { migrate } from '../workflows/migrate.ts';
 import type { MigrationReport } from '../workflows/migration/types.ts';
@@ -28,20 +28,12 @@ const CALIBRATION = 6;
 const MiB = 1024 * 1024;
 
 export default async function drainBench(ctx: BenchContext): Promise<Figures> {
-  const { values } = parseArgs({
-    args: ctx.args,
-    options: {
-      guests: { type: 'string', default: '50' },
-      'max-migrations': { type: 'string' },
-      'per-source': { type: 'string' },
-      'per-destination': { type: 'string' },
-    },
-  });
-  const count = Number(values.guests);
+  const options = parseOptions(ctx.args);
+  const count = options.guests;
   const limits = resolveLimits({
-    ...(values['max-migrations'] ? { cluster: Number(values['max-migrations']) } : {}),
-    ...(values['per-source'] ? { perSource: Number(values['per-source']) } : {}),
-    ...(values['per-destination'] ? { perDestination: Number(values['per-destination']) } : {}),
+    cluster: options['max-migrations'],
+    perSource: options['per-source'],
+    perDestination: options['per-destination'],
   });
   const cfg = loadConfig();
   await stackUp(cfg, () => undefined);
@@ -136,6 +128,28 @@ async function migrateOnce(
   if (report.outcome !== 'completed')
     throw new Error(`calibration migration of ${g.vm}: ${report.firstError?.message}`);
   return report;
+}
+
+const OptionsSchema = z.object({
+  guests: z.coerce.number().int().min(1).default(50),
+  'max-migrations': z.coerce.number().int().min(1).default(DEFAULT_LIMITS.cluster),
+  'per-source': z.coerce.number().int().min(1).default(DEFAULT_LIMITS.perSource),
+  'per-destination': z.coerce.number().int().min(1).default(DEFAULT_LIMITS.perDestination),
+});
+
+/** `name=N` arguments (the runner passes on positionals only). */
+function parseOptions(args: string[]): z.output<typeof OptionsSchema> {
+  const given: Record<string, string> = {};
+  for (const arg of args) {
+    const [name, value] = arg.split('=');
+    if (!name || value === undefined || !(name in OptionsSchema.shape)) {
+      throw new Error(
+        `drain: expected guests=N, max-migrations=N, per-source=N or per-destination=N, got ${arg}`,
+      );
+    }
+    given[name] = value;
+  }
+  return OptionsSchema.parse(given);
 }
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
