@@ -93,6 +93,7 @@ test('migrate - Begin fails (the VM is not on the named source): nothing changes
   assert.equal(report.outcome, 'rolled-back');
   assert.equal(report.firstError?.phase, 'begin');
   assert.match(report.firstError?.message ?? '', /no such guest/);
+  assert.equal(report.runsOn, null, 'a refused Begin says nothing of where the VM runs');
   await assertSettled(cfg, redis, vm, hosts, { runsOn: hostA });
   assert.ok(sameProcess(), 'the source guest kept running in the same process');
   await cleanUp(vm);

@@ -311,7 +311,9 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
       return report('failed', null, null);
     }
     state = 'done';
-    return report('rolled-back', source, null);
+    // A refused Begin touched nothing and did not find the VM on `source`: say nothing of where it runs.
+    const beginRefused = timeline.phases.some((p) => p.name === 'begin' && p.result === 'failed');
+    return report('rolled-back', beginRefused ? null : source, null);
   }
 
   function report(

@@ -13,9 +13,8 @@ export function routeTemporalLogs(logger: Logger): void {
   runtimeInstalled = true;
   const log = logger.child('temporal');
   Runtime.install({
-    // The core's own logs (Rust) too: by default it prints them straight to stdout, where they
-    // would mix with a command's output (the audit's JSON, for one).
-    telemetryOptions: { logging: { forward: {}, filter: { core: 'WARN', other: 'ERROR' } } },
+    // Not forwarding the core's own (Rust) logs: with forwarding on, the runtime's log polling kept
+    // a process alive after a test whose Temporal server restarted (test/stack-temporal hung).
     logger: new DefaultLogger(
       'WARN',
       (entry: { level: TemporalLevel; message: string; meta?: Record<string, unknown> }) => {
