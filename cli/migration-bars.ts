@@ -1,6 +1,7 @@
 // Several migrations' progress bars at once (cli-progress MultiBar): one bar per migration in
 // flight, fed by each migrate workflow's `progress` query, added as migrations start and removed as
-// they end. Used by `ferry drain`, `ferry rebalance` and `ferry status`.
+// they end. Used by `ferry drain`, `ferry rebalance` and `ferry status`. The size is `{size}`, not
+// `{total}`: cli-progress fills `{total}` with the bar's own total, which is in bytes.
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { MigrationProgressView } from '../workflows/migration/types.ts';
 
@@ -25,7 +26,7 @@ export class MigrationBars {
   ) {
     this.multi = new MultiBar(
       {
-        format: ' {label} {phase} |{bar}| {sent}/{total} MiB, pass {passes} {state}',
+        format: ' {label} {phase} |{bar}| {sent}/{size} MiB, pass {passes} {state}',
         hideCursor: true,
         clearOnComplete: false,
         stream,
@@ -61,7 +62,7 @@ export class MigrationBars {
         label: line.label.padEnd(pad),
         phase: (line.progress?.phase ?? 'waiting').padEnd(7),
         sent: t ? (t.transferred / MiB).toFixed(1) : '0.0',
-        total: t ? (total / MiB).toFixed(1) : '?',
+        size: t ? (total / MiB).toFixed(1) : '?',
         passes: t?.passes ?? 0,
         state: line.progress?.state ?? '',
       };
