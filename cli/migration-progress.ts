@@ -15,11 +15,11 @@ export async function followMigration(
   const result = handle.result();
   if (!opts.bars) return result;
   const bar = new SingleBar({
-    format: ' {phase} |{bar}| {percentage}% {sent}/{total} MiB, pass {passes}, {state}',
+    format: ' {phase} |{bar}| {percentage}% {sent}/{size} MiB, pass {passes}, {state}',
     hideCursor: true,
     stream: process.stderr,
   });
-  bar.start(1, 0, { phase: 'begin', sent: 0, total: '?', passes: 0, state: 'running' });
+  bar.start(1, 0, { phase: 'begin', sent: 0, size: '?', passes: 0, state: 'running' });
   let done = false;
   void result.finally(() => (done = true)).catch(() => undefined);
   while (!done) {
@@ -31,7 +31,7 @@ export async function followMigration(
       bar.update(t?.transferred ?? 0, {
         phase: (p.phase ?? 'begin').padEnd(7),
         sent: t ? (t.transferred / 1048576).toFixed(1) : 0,
-        total: t ? (total / 1048576).toFixed(1) : '?',
+        size: t ? (total / 1048576).toFixed(1) : '?',
         passes: t?.passes ?? 0,
         state: p.state,
       });
