@@ -1,7 +1,13 @@
 // Reading a cookie in a phase: signature, version, features, addressee, same-host check (all in
 // hosts/cookie), then its nonce against Redis, so a cookie is good for one phase of one migration.
 // A retry of the same phase on the same host may present it again.
-import { parseCookie, type Cookie, type CookiePhase } from '../../hosts/cookie/index.ts';
+import {
+  formatCookie,
+  parseCookie,
+  type Cookie,
+  type CookieInput,
+  type CookiePhase,
+} from '../../hosts/cookie/index.ts';
 import { FerryError } from '../../errors/ferry-error.ts';
 import type { PhaseDeps } from './deps.ts';
 
@@ -36,4 +42,9 @@ export async function readCookie(
     );
   }
   return cookie;
+}
+
+/** A cookie from this host: signed with the cluster secret, naming this host and its UUID as issuer. */
+export function issueCookie(deps: PhaseDeps, cookie: Omit<CookieInput, 'from'>): string {
+  return formatCookie({ ...cookie, from: { host: deps.host, uuid: deps.identity.uuid } }, deps.clusterSecret);
 }

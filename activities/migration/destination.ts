@@ -1,11 +1,11 @@
 // The destination side of the v3 protocol: DstPrepare and DstFinish. The MIGRATION_IN job is held
 // from Prepare to Finish; the incoming guest is registered for autokill at Prepare and taken off
 // it only by a Finish that goes on to resume it.
-import { formatCookie } from '../../hosts/cookie/index.ts';
 import { prepareIncoming, waitIncoming } from '../../hosts/agent/migration.ts';
 import { DrainMarks } from '../../infra/redis/draining.ts';
 import { movePlacement } from '../../infra/redis/placement.ts';
-import { readCookie } from './cookies.ts';
+import { issueCookie, readCookie } from './cookies.ts';
+import { recordPhase } from './phase-event.ts';
 import type { PhaseDeps } from './deps.ts';
 import { asPhase, refuse } from './refuse.ts';
 
@@ -22,13 +22,7 @@ export function createDestinationActivities(deps: PhaseDeps) {
     phase: 'prepare' | 'finish',
     mode: 'normal' | 'cancelled',
     detail: string,
-  ) =>
-    outbox.record({
-      type: 'migration.phase',
-      vm,
-      migrationId,
-      data: { phase, side: 'destination', mode, detail },
-    });
+  ) => recordPhase(outbox, { migrationId, vm, phase, mode, detail });
 
   /** The incoming guest goes, its autokill lease and job with it: Finish's failure and cancellation. */
   async function discard(vm: string, migrationId: string, reason: string): Promise<void> {
@@ -39,17 +33,13 @@ export function createDestinationActivities(deps: PhaseDeps) {
   }
 
   const finishCookie = (migrationId: string, vm: string, to: string, source: string, destination: string) =>
-    formatCookie(
-      {
-        migrationId,
-        vm,
-        phase: 'finish',
-        from: { host, uuid: deps.identity.uuid },
-        to,
-        digest: { source, destination },
-      },
-      deps.clusterSecret,
-    );
+    issueCookie(deps, {
+      migrationId,
+      vm,
+      phase: 'finish',
+      to,
+      digest: { source, destination },
+    });
 
   /** After the resume: the VM is this host's now (each step idempotent, for retries). */
   async function settle(vm: string, migrationId: string, source: string): Promise<void> {
@@ -113,17 +103,13 @@ export function createDestinationActivities(deps: PhaseDeps) {
             dirtyPagesPerSecond: def.dirtyPagesPerSecond,
             disks: def.disks,
           });
-          const cookie = formatCookie(
-            {
-              migrationId,
-              vm,
-              phase: 'prepare',
-              from: { host, uuid: deps.identity.uuid },
-              to: source,
-              tunnel: { host: ticket.dataHost, port: ticket.dataPort, token: ticket.token },
-            },
-            deps.clusterSecret,
-          );
+          const cookie = issueCookie(deps, {
+            migrationId,
+            vm,
+            phase: 'prepare',
+            to: source,
+            tunnel: { host: ticket.dataHost, port: ticket.dataPort, token: ticket.token },
+          });
           await jobs.continue({ vm, host, owner: migrationId });
           phaseEvent(
             migrationId,

@@ -2,10 +2,10 @@
 // running Perform accepts). Each holds the VM's MIGRATION_OUT job from Begin to Confirm, so no
 // other changing operation touches the guest meanwhile.
 import { Context } from '@temporalio/activity';
-import { formatCookie } from '../../hosts/cookie/index.ts';
 import { migrateOut } from '../../hosts/agent/migration.ts';
 import type { TransferProgress } from '../../workflows/migration/types.ts';
-import { readCookie } from './cookies.ts';
+import { issueCookie, readCookie } from './cookies.ts';
+import { recordPhase } from './phase-event.ts';
 import type { PhaseDeps } from './deps.ts';
 import { asPhase, refuse } from './refuse.ts';
 import { readMemo } from './source-memo.ts';
@@ -28,13 +28,7 @@ export function createSourceActivities(deps: PhaseDeps) {
     phase: 'begin' | 'perform' | 'confirm',
     mode: 'normal' | 'cancelled',
     detail: string,
-  ) =>
-    outbox.record({
-      type: 'migration.phase',
-      vm,
-      migrationId,
-      data: { phase, side: 'source', mode, detail },
-    });
+  ) => recordPhase(outbox, { migrationId, vm, phase, mode, detail });
 
   return {
     /** Begin: take the MIGRATION_OUT job, check the guest can go, describe it in a cookie. */
@@ -73,17 +67,13 @@ export function createSourceActivities(deps: PhaseDeps) {
             dirtyPagesPerSecond: def.dirtyPagesPerSecond,
             disks: def.disks,
           };
-          const cookie = formatCookie(
-            {
-              migrationId,
-              vm,
-              phase: 'begin',
-              from: { host, uuid: deps.identity.uuid },
-              to: destination,
-              definition,
-            },
-            deps.clusterSecret,
-          );
+          const cookie = issueCookie(deps, {
+            migrationId,
+            vm,
+            phase: 'begin',
+            to: destination,
+            definition,
+          });
           await jobs.continue({ vm, host, owner: migrationId });
           phaseEvent(migrationId, vm, 'begin', 'normal', `to ${destination}`);
           return { cookie, definition };
@@ -157,19 +147,15 @@ export function createSourceActivities(deps: PhaseDeps) {
           passes: out.passes,
           totalTimeMs: out.totalTimeMs,
         };
-        const cookie = formatCookie(
-          {
-            migrationId,
-            vm,
-            phase: 'perform',
-            from: { host, uuid: deps.identity.uuid },
-            to: destination,
-            lockstate,
-            digest: { source: out.digest },
-            stats,
-          },
-          deps.clusterSecret,
-        );
+        const cookie = issueCookie(deps, {
+          migrationId,
+          vm,
+          phase: 'perform',
+          to: destination,
+          lockstate,
+          digest: { source: out.digest },
+          stats,
+        });
         phaseEvent(
           migrationId,
           vm,

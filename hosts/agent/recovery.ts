@@ -2,6 +2,7 @@
 // qemuProcessRecoverMigration does after a daemon restart: one exhaustive switch per side over
 // the phase saved in the job record, each case saying what the phase means and what to do.
 import type { Redis } from 'ioredis';
+import { recordPhase } from '../../activities/migration/phase-event.ts';
 import { resumeSource } from '../../activities/migration/source.ts';
 import { readMemo } from '../../activities/migration/source-memo.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
@@ -55,16 +56,12 @@ export async function recoverMigrations(
       });
       continue;
     }
-    deps.outbox.record({
-      type: 'migration.phase',
-      vm: job.vm,
+    recordPhase(deps.outbox, {
       migrationId: job.owner,
-      data: {
-        phase: job.job === 'MIGRATION_OUT' ? 'confirm' : 'finish',
-        side: job.job === 'MIGRATION_OUT' ? 'source' : 'destination',
-        mode: 'recovery',
-        detail: `agent restarted in ${job.phase}: ${decision}`,
-      },
+      vm: job.vm,
+      phase: job.job === 'MIGRATION_OUT' ? 'confirm' : 'finish',
+      mode: 'recovery',
+      detail: `agent restarted in ${job.phase}: ${decision}`,
     });
     deps.log.warn('recovered a migration left by the previous agent', {
       vm: job.vm,
