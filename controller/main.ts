@@ -4,6 +4,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { reportAndExit } from '../cli/fail.ts';
 import { loadConfig } from '../infra/config.ts';
 import { createLogger } from '../infra/logging/logger.ts';
+import { stopOnSignal } from '../infra/process/stop-on-signal.ts';
 import { Controller } from './controller.ts';
 import { controllerFiles } from './files.ts';
 
@@ -13,22 +14,10 @@ try {
   const files = controllerFiles(cfg);
   const controller = await Controller.start(cfg, log);
   writeFileSync(files.ready, String(process.pid));
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    log.info('stopping on signal');
+  stopOnSignal(log, async () => {
     rmSync(files.ready, { force: true });
-    controller.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error('stop failed', { error: err instanceof Error ? err.message : String(err) });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+    await controller.stop();
+  });
 } catch (err) {
   reportAndExit(err);
 }

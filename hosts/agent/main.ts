@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { reportAndExit } from '../../cli/fail.ts';
 import { loadConfig } from '../../infra/config.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
+import { stopOnSignal } from '../../infra/process/stop-on-signal.ts';
 import { HostAgent } from './agent.ts';
 import { AgentArgsSchema } from './agent-args.ts';
 
@@ -19,21 +20,7 @@ try {
   });
   const log = createLogger(`agent ${args.name}`);
   const agent = await HostAgent.start(loadConfig(), args, log);
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    log.info('stopping on signal');
-    agent.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error('stop failed', { error: err instanceof Error ? err.message : String(err) });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  stopOnSignal(log, () => agent.stop());
 } catch (err) {
   reportAndExit(err);
 }
