@@ -33,11 +33,20 @@ export class SavevmError extends FerryError {
   readonly detail: string;
 
   constructor(code: SavevmErrorCode, offset: number, message: string, options?: { hint?: string }) {
-    super(`${message} (at byte ${offset})`, options);
+    const detail = printable(message);
+    super(`${detail} (at byte ${offset})`, options);
     this.code = code;
     this.offset = offset;
-    this.detail = message;
+    this.detail = detail;
   }
+}
+
+/**
+ * Messages quote names read from the stream (RAM blocks, device ids); a damaged stream can put a
+ * newline or an escape sequence there, which must not break the one-line error or the terminal.
+ */
+function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 export function isSavevmError(err: unknown): err is SavevmError {
