@@ -170,6 +170,7 @@ export class HostAgent {
       data: { uuid: identity.uuid, address: `${options.address}:${tunnels.address.port}` },
     });
     await agent.beat();
+    guests.onChanged = () => agent.beat();
     agent.heartbeat = setInterval(() => void agent.beat(), HEARTBEAT_MS);
     agent.running = worker.run();
     log.info('host agent up', {

@@ -32,6 +32,12 @@ export class GuestManager {
   private readonly guests = new Map<string, Running>();
   /** Called once a guest is gone for good (killed, exited), with its definition. */
   onGone: ((vm: string, def: GuestDefinition) => void) | undefined;
+  /**
+   * Called when the set of guests (and so the memory in use) changed. The agent republishes its
+   * registration there and then, so that placement and `ferry status` never wait a heartbeat to see
+   * a guest that started or went.
+   */
+  onChanged: (() => Promise<void>) | undefined;
   /** Notices guests whose process ended by itself (quit, crash, a failed incoming migration). */
   private readonly watcher = setInterval(() => this.reapExited(), WATCH_MS).unref();
 
@@ -95,6 +101,7 @@ export class GuestManager {
     }
     this.guests.set(def.vm, { def, pid, qmp });
     this.watchRunState(def.vm, qmp);
+    await this.onChanged?.();
     this.outbox.record({
       type: 'guest.started',
       vm: def.vm,
@@ -181,6 +188,7 @@ export class GuestManager {
     this.onGone?.(vm, g.def);
     this.outbox.record({ type: 'guest.killed', vm, migrationId, data: { reason } });
     this.log.warn('guest killed', { vm, pid: g.pid.pid, reason });
+    await this.onChanged?.();
   }
 
   /** Closes the QMP connections and leaves every guest running (the agent is going away). */
@@ -209,6 +217,7 @@ export class GuestManager {
       this.onGone?.(vm, g.def);
       this.outbox.record({ type: 'guest.stopped', vm, data: { reason: 'its process exited' } });
       this.log.warn('guest process exited', { vm, pid: g.pid.pid, lastLog: log });
+      void this.onChanged?.();
     }
   }
 
