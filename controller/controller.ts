@@ -18,9 +18,9 @@ import { AutokillLeases } from '../infra/redis/autokill.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { MigrationSlots } from '../infra/redis/migration-slots.ts';
 import { connectWorker } from '../infra/temporal/connect.ts';
+import { CONTROL_TASK_QUEUE } from './queue.ts';
 
-/** Where `ferry migrate` and the drains send their workflows. */
-export const CONTROL_TASK_QUEUE = 'ferry.control';
+export { CONTROL_TASK_QUEUE };
 
 /**
  * Where a control queue keeps its migration slots. The cluster's limits belong to its control

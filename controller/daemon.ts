@@ -9,6 +9,7 @@ import { startDaemon, stopDaemon } from '../infra/process/daemon.ts';
 import { tailFile } from '../infra/process/log-tail.ts';
 import { isSameProcessAlive, readLivePidFile, type PidRecord } from '../infra/process/pid-file.ts';
 import { controllerFiles } from './files.ts';
+import { CONTROL_TASK_QUEUE, TaskQueueSchema } from './queue.ts';
 
 export class ControllerError extends FerryError {
   readonly code = 'CONTROLLER_FAILED';
@@ -16,20 +17,33 @@ export class ControllerError extends FerryError {
 
 const MAIN = join(import.meta.dirname, 'main.ts');
 
-export function controllerPid(cfg: Config): PidRecord | undefined {
-  return readLivePidFile(controllerFiles(cfg).pid);
+/** The live controller of `taskQueue` (default: the operator's), by its pid file. */
+export function controllerPid(cfg: Config, taskQueue: string = CONTROL_TASK_QUEUE): PidRecord | undefined {
+  return readLivePidFile(controllerFiles(cfg, taskQueue).pid);
 }
 
-/** Starts the controller unless one runs; waits until its worker polls. */
-export async function ensureController(cfg: Config): Promise<{ pid: number; started: boolean; log: string }> {
-  const files = controllerFiles(cfg);
-  const running = controllerPid(cfg);
+/**
+ * Starts the controller of `taskQueue` (default: the operator's) unless one runs; waits until its
+ * worker polls.
+ */
+export async function ensureController(
+  cfg: Config,
+  taskQueue: string = CONTROL_TASK_QUEUE,
+): Promise<{ pid: number; started: boolean; log: string }> {
+  TaskQueueSchema.parse(taskQueue);
+  const files = controllerFiles(cfg, taskQueue);
+  const running = controllerPid(cfg, taskQueue);
   if (running) return { pid: running.pid, started: false, log: files.log };
   mkdirSync(files.dir, { recursive: true });
   rmSync(files.ready, { force: true });
   const record = startDaemon({
     command: process.execPath,
-    args: ['--import', import.meta.resolve('tsx'), MAIN],
+    args: [
+      '--import',
+      import.meta.resolve('tsx'),
+      MAIN,
+      ...(taskQueue === CONTROL_TASK_QUEUE ? [] : ['--task-queue', taskQueue]),
+    ],
     logPath: files.log,
     pidPath: files.pid,
   });
@@ -48,9 +62,9 @@ export async function ensureController(cfg: Config): Promise<{ pid: number; star
   return { pid: record.pid, started: true, log: files.log };
 }
 
-export async function stopController(cfg: Config): Promise<string> {
-  const files = controllerFiles(cfg);
-  const running = controllerPid(cfg);
+export async function stopController(cfg: Config, taskQueue: string = CONTROL_TASK_QUEUE): Promise<string> {
+  const files = controllerFiles(cfg, taskQueue);
+  const running = controllerPid(cfg, taskQueue);
   if (!running) return 'not running';
   const how = await stopDaemon(running, files.pid);
   rmSync(files.ready, { force: true });

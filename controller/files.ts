@@ -1,8 +1,15 @@
 import { join } from 'node:path';
 import type { Config } from '../infra/config.ts';
+import { CONTROL_TASK_QUEUE } from './queue.ts';
 
-export function controllerFiles(cfg: Config) {
-  const dir = join(cfg.stateDir, 'controller');
+/**
+ * The files of the detached controller of `taskQueue`: the default queue's under
+ * `STATE/controller/`, any other queue's (a drill's own controller) under `STATE/controller/<queue>/`,
+ * so a drill can kill and restart its controller without touching the operator's.
+ */
+export function controllerFiles(cfg: Config, taskQueue: string = CONTROL_TASK_QUEUE) {
+  const base = join(cfg.stateDir, 'controller');
+  const dir = taskQueue === CONTROL_TASK_QUEUE ? base : join(base, taskQueue);
   return {
     dir,
     pid: join(dir, 'controller.pid'),

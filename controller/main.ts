@@ -1,18 +1,23 @@
 // The controller process: `ferry controller start --detach` runs it in the background; it writes
 // a ready file once its worker polls, so the command that started it knows when to go on.
+// `--task-queue Q` runs it on another queue than the default (a drill's own controller).
 import { rmSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { reportAndExit } from '../cli/fail.ts';
 import { loadConfig } from '../infra/config.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { stopOnSignal } from '../infra/process/stop-on-signal.ts';
 import { Controller } from './controller.ts';
 import { controllerFiles } from './files.ts';
+import { CONTROL_TASK_QUEUE, TaskQueueSchema } from './queue.ts';
 
 try {
+  const { values } = parseArgs({ options: { 'task-queue': { type: 'string' } } });
+  const taskQueue = TaskQueueSchema.default(CONTROL_TASK_QUEUE).parse(values['task-queue']);
   const cfg = loadConfig();
   const log = createLogger('controller');
-  const files = controllerFiles(cfg);
-  const controller = await Controller.start(cfg, log);
+  const files = controllerFiles(cfg, taskQueue);
+  const controller = await Controller.start(cfg, log, taskQueue);
   writeFileSync(files.ready, String(process.pid));
   stopOnSignal(log, async () => {
     rmSync(files.ready, { force: true });
