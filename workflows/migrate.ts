@@ -28,7 +28,7 @@ import {
   sourceShort,
   sourceUntilDone,
 } from './migration/activities.ts';
-import { describeFailure, failureDetails } from './migration/failure.ts';
+import { describeFailure, failureDetails, neverStarted } from './migration/failure.ts';
 import { progress, reportTransfer, resume, setBandwidth, setMaxDowntime } from './migration/messages.ts';
 import { Timeline } from './migration/timeline.ts';
 import {
@@ -36,6 +36,7 @@ import {
   DEFAULT_AUTOKILL_TTL_MS,
   DEFAULT_COMPLETION_TIMEOUT_PER_GIB_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  DEFAULT_HOST_PICKUP_TIMEOUT_MS,
   DEFAULT_MAX_DOWNTIME_MS,
   DEFAULT_PROGRESS_TIMEOUT_MS,
   type MigrateInput,
@@ -128,8 +129,9 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
   }
 
   const heartbeatTimeoutMs = input.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
-  const src = sourceShort(source);
-  const dst = destinationOnce(destination);
+  const pickupMs = input.hostPickupTimeoutMs ?? DEFAULT_HOST_PICKUP_TIMEOUT_MS;
+  const src = sourceShort(source, pickupMs);
+  const dst = destinationOnce(destination, pickupMs);
   let begun = false;
   let prepared = false;
   let stopKeepalive: (() => void) | undefined;
@@ -148,7 +150,11 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
       begun = true; // Confirm (cancelled) ends whatever job Begin may have started
       const begin = await phase('begin', source, 'normal', () =>
         src.srcBegin({ migrationId, vm, destination }),
-      );
+      ).catch((err: unknown) => {
+        // Never picked up: the source's agent is down and Begin touched nothing to undo.
+        if (neverStarted(err)) begun = false;
+        throw err;
+      });
       await hold('prepare');
       // The keepalive runs from before Prepare registers the lease (it waits for the lease to
       // appear), so a slow activation never lets a fresh lease lapse. Histories from before this
@@ -158,6 +164,10 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
       const prepare = await phase('prepare', destination, 'normal', async () => {
         prepared = true; // from here on the destination may hold an incoming guest to kill
         return dst.dstPrepare({ migrationId, vm, source, cookie: begin.cookie, autokillTtlMs });
+      }).catch((err: unknown) => {
+        // Never picked up: no incoming guest exists, no cancelled Finish to wait for.
+        if (neverStarted(err)) prepared = false;
+        throw err;
       });
       if (!keepaliveFirst) stopKeepalive = startKeepalive(migrationId, vm, autokillTtlMs);
       await hold('perform');
@@ -165,7 +175,7 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
         begin.definition.memoryMiB,
         input.completionTimeoutPerGiBMs ?? DEFAULT_COMPLETION_TIMEOUT_PER_GIB_MS,
       );
-      const performer = sourceOnce(source, heartbeatTimeoutMs, timeoutMs + 60_000);
+      const performer = sourceOnce(source, heartbeatTimeoutMs, timeoutMs + 60_000, pickupMs);
       performed = await phase('perform', source, 'normal', () =>
         CancellationScope.cancellable(async () => {
           const scope = CancellationScope.current();
@@ -235,7 +245,7 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
       let finished: Awaited<ReturnType<typeof dst.dstFinish>>;
       try {
         finished = await phase('finish', destination, 'normal', () =>
-          destinationUntilDone(destination).dstFinish({
+          destinationUntilDone(destination, Math.max(pickupMs, 4 * autokillTtlMs)).dstFinish({
             migrationId,
             vm,
             source,

@@ -2,6 +2,8 @@
 // rules: Begin, Prepare and Perform run once (a failure leads to compensation, never a blind
 // retry); Finish and Confirm are idempotent and retried until they land, because a guest must end
 // up running somewhere; the cancelled Finish gives up after a while since autokill covers it.
+// `pickupMs` (schedule-to-start) bounds how long a phase waits for an agent that is down: without
+// it a migration to a dead host would wait in that host's task queue for ever.
 import { proxyActivities } from '@temporalio/workflow';
 import type { ControlActivities } from '../../activities/control.ts';
 import type { DestinationActivities } from '../../activities/migration/destination.ts';
@@ -9,9 +11,15 @@ import type { SourceActivities } from '../../activities/migration/source.ts';
 
 const queue = (host: string) => `host.${host}`;
 
-export function sourceOnce(host: string, heartbeatTimeoutMs: number, startToCloseMs: number) {
+export function sourceOnce(
+  host: string,
+  heartbeatTimeoutMs: number,
+  startToCloseMs: number,
+  pickupMs: number,
+) {
   return proxyActivities<SourceActivities>({
     taskQueue: queue(host),
+    scheduleToStartTimeout: pickupMs,
     startToCloseTimeout: startToCloseMs,
     heartbeatTimeout: heartbeatTimeoutMs,
     retry: { maximumAttempts: 1 },
@@ -21,17 +29,19 @@ export function sourceOnce(host: string, heartbeatTimeoutMs: number, startToClos
 }
 
 /** Begin and the speed changes: short, once, no heartbeat (they do not report progress). */
-export function sourceShort(host: string) {
+export function sourceShort(host: string, pickupMs: number) {
   return proxyActivities<SourceActivities>({
     taskQueue: queue(host),
+    scheduleToStartTimeout: pickupMs,
     startToCloseTimeout: '1 minute',
     retry: { maximumAttempts: 1 },
   });
 }
 
-export function destinationOnce(host: string) {
+export function destinationOnce(host: string, pickupMs: number) {
   return proxyActivities<DestinationActivities>({
     taskQueue: queue(host),
+    scheduleToStartTimeout: pickupMs,
     startToCloseTimeout: '2 minutes',
     retry: { maximumAttempts: 1 },
   });
@@ -52,9 +62,16 @@ export function sourceUntilDone(host: string) {
   });
 }
 
-export function destinationUntilDone(host: string) {
+/**
+ * Finish after a successful Perform. Each attempt waits at most `pickupMs` for the destination's
+ * agent; a destination gone longer than that makes the source resume (Confirm cancelled), as
+ * libvirt does when Finish cannot reach the destination. Until Finish runs, nobody else holds
+ * the disks, so the source's lockstate is still good.
+ */
+export function destinationUntilDone(host: string, pickupMs: number) {
   return proxyActivities<DestinationActivities>({
     taskQueue: queue(host),
+    scheduleToStartTimeout: pickupMs,
     startToCloseTimeout: '2 minutes',
     retry: untilDone,
   });

@@ -8,6 +8,13 @@ export function describeFailure(err: unknown): { type: string; message: string }
   let cause: unknown = err;
   while (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
   if (cause instanceof ApplicationFailure) return { type: cause.type ?? 'Error', message: cause.message };
+  if (cause instanceof TimeoutFailure && cause.timeoutType === 'SCHEDULE_TO_START') {
+    return {
+      type: 'HostUnavailable',
+      message:
+        'its agent did not pick the phase up in time (schedule-to-start): the host is down or overloaded',
+    };
+  }
   if (cause instanceof TimeoutFailure) {
     return {
       type: 'Timeout',
@@ -23,4 +30,13 @@ export function failureDetails<T>(err: unknown): T | undefined {
   let cause: unknown = err;
   while (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
   return cause instanceof ApplicationFailure ? (cause.details?.[0] as T | undefined) : undefined;
+}
+
+/** The activity timed out in its task queue: no worker ever ran it, so it changed nothing. */
+export function neverStarted(err: unknown): boolean {
+  return (
+    err instanceof ActivityFailure &&
+    err.cause instanceof TimeoutFailure &&
+    err.cause.timeoutType === 'SCHEDULE_TO_START'
+  );
 }

@@ -19,6 +19,13 @@ export const DEFAULT_MAX_DOWNTIME_MS = 300;
 /** How long an incoming guest outlives a silent controller before its destination kills it. */
 export const DEFAULT_AUTOKILL_TTL_MS = 15_000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 10_000;
+/**
+ * How long a phase waits in a host's task queue for its agent to pick it up (schedule-to-start)
+ * before that host counts as down. Only the phases before the point of no return, and Finish, are
+ * bounded: a rollback from there is clean. Confirm waits for the source however long it is away,
+ * since only the source can resume its guest.
+ */
+export const DEFAULT_HOST_PICKUP_TIMEOUT_MS = 30_000;
 
 export interface MigrateInput {
   vm: string;
@@ -41,6 +48,8 @@ export interface MigrateInput {
   via?: { host: string; port: number };
   /** How soon a silent agent in Perform counts as gone. */
   heartbeatTimeoutMs?: number;
+  /** How long Begin, Prepare and Perform wait for their host's agent to pick them up. */
+  hostPickupTimeoutMs?: number;
   /**
    * Hold the migration before these phases until `resume` is signalled (as QEMU's
    * pause-before-switchover holds a migration for its controller): drills and tests use it to act

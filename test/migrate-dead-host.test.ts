@@ -1,0 +1,120 @@
+// A migration whose source or destination agent is down never waits for it for ever: a phase not
+// picked up within the pickup timeout (schedule-to-start) ends the migration rolled back, with
+// HostUnavailable as its first error, and the compensation skips what the dead host never did.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Redis } from 'ioredis';
+import type { Config } from '../infra/config.ts';
+import { createRedis } from '../infra/redis/client.ts';
+import { resume } from '../workflows/migration/messages.ts';
+import { twoAgents, type TwoAgents } from './support/agents.ts';
+import { ferry } from './support/cli.ts';
+import { assertSettled } from './support/cluster-state.ts';
+import { startTestController, type TestController } from './support/migrate.ts';
+import { realStack, uniqueName } from './support/stack.ts';
+
+let cfg: Config;
+let redis: Redis;
+let agents: TwoAgents;
+let ctl: TestController;
+
+before(async () => {
+  cfg = await realStack();
+  redis = createRedis(cfg, 'test-dead-host');
+  agents = await twoAgents(cfg, ['127.0.0.23', '127.0.0.24']);
+  ctl = await startTestController(cfg);
+});
+
+after(async () => {
+  await ctl?.stop();
+  await agents?.stop();
+  redis?.disconnect();
+});
+
+const phasesOf = (r: { phases: { name: string; mode: string; result: string }[] }) =>
+  r.phases.map((p) => `${p.name}/${p.mode}/${p.result}`);
+
+async function stopAgent(host: string): Promise<void> {
+  const r = await ferry('host', 'stop', host);
+  assert.equal(r.status, 0, r.stderr);
+}
+
+test('migrate - the destination is down: Prepare is not picked up, rolled back without a cancelled Finish', async () => {
+  const vm = uniqueName('vm');
+  await agents.startGuest(vm, '--memory', '48');
+  await stopAgent(agents.destination);
+  try {
+    const report = await ctl.run({
+      vm,
+      source: agents.source,
+      destination: agents.destination,
+      hostPickupTimeoutMs: 2000,
+    });
+    assert.equal(report.outcome, 'rolled-back');
+    assert.deepEqual(
+      [report.firstError?.phase, report.firstError?.host, report.firstError?.type],
+      ['prepare', agents.destination, 'HostUnavailable'],
+    );
+    assert.deepEqual(phasesOf(report), ['begin/normal/ok', 'prepare/normal/failed', 'confirm/cancelled/ok']);
+    assert.equal(report.runsOn, agents.source);
+  } finally {
+    await agents.start(agents.destination);
+  }
+  await assertSettled(cfg, redis, vm, [agents.source, agents.destination], { runsOn: agents.source });
+});
+
+test('migrate - the source is down: Begin is not picked up, nothing to undo, the guest stays', async () => {
+  const vm = uniqueName('vm');
+  await agents.startGuest(vm, '--memory', '48');
+  await stopAgent(agents.source);
+  try {
+    const report = await ctl.run({
+      vm,
+      source: agents.source,
+      destination: agents.destination,
+      hostPickupTimeoutMs: 2000,
+    });
+    assert.equal(report.outcome, 'rolled-back');
+    assert.deepEqual([report.firstError?.phase, report.firstError?.type], ['begin', 'HostUnavailable']);
+    assert.deepEqual(phasesOf(report), ['begin/normal/failed']);
+  } finally {
+    await agents.start(agents.source);
+  }
+  await assertSettled(cfg, redis, vm, [agents.source, agents.destination], { runsOn: agents.source });
+});
+
+test('migrate - the destination goes down after Perform: Finish is not picked up, the source resumes, the restarted destination drops its incoming guest', async () => {
+  const vm = uniqueName('vm');
+  await agents.startGuest(vm, '--memory', '48', '--dirty-rate', '200');
+  const handle = await ctl.start({
+    vm,
+    source: agents.source,
+    destination: agents.destination,
+    holdBefore: ['finish'],
+    autokillTtlMs: 2000,
+    hostPickupTimeoutMs: 2000,
+  });
+  await ctl.waitFor(handle, (p) => p.state === 'held');
+  await stopAgent(agents.destination);
+  try {
+    await handle.signal(resume);
+    const report = await handle.result();
+    assert.equal(report.outcome, 'rolled-back', JSON.stringify(report.firstError));
+    assert.deepEqual([report.firstError?.phase, report.firstError?.type], ['finish', 'HostUnavailable']);
+    assert.deepEqual(phasesOf(report).slice(-2), ['finish/normal/failed', 'confirm/cancelled/ok']);
+    assert.equal(report.runsOn, agents.source);
+  } finally {
+    await agents.start(agents.destination);
+  }
+  // The incoming guest outlived its agent; the restarted agent's recovery (or its reaper) kills it.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await assertSettled(cfg, redis, vm, [agents.source, agents.destination], { runsOn: agents.source });
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+});
