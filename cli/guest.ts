@@ -1,28 +1,12 @@
 // `ferry guest start VM --host NAME --memory MIB [--dirty-rate N] [--kind emulated|qemu]`,
 // `ferry guest stop|kill VM`, `ferry guest digest VM [--json]`.
 import type { Command } from 'commander';
-import { z } from 'zod';
 import { VmNameSchema } from '../events/schema.ts';
-import { FerryError } from '../errors/ferry-error.ts';
-import { HostNameSchema } from '../hosts/agent/identity.ts';
-import { HostRegistry } from '../hosts/agent/registration.ts';
 import { loadConfig } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
-import { DrainMarks } from '../infra/redis/draining.ts';
-import { claimPlacement, placementOf, releasePlacement } from '../infra/redis/placement.ts';
+import { placementOf, releasePlacement } from '../infra/redis/placement.ts';
+import { GuestCommandError, GuestStartSchema, startGuestOn } from './guest-start.ts';
 import { runHostOperation } from './host-operation.ts';
-
-export class GuestCommandError extends FerryError {
-  readonly code = 'GUEST_COMMAND_REFUSED';
-}
-
-const StartOptions = z.object({
-  vm: VmNameSchema,
-  host: HostNameSchema,
-  memoryMiB: z.coerce.number().int().min(8, 'a guest needs at least 8 MiB'),
-  dirtyPagesPerSecond: z.coerce.number().min(0).default(0),
-  kind: z.enum(['emulated', 'qemu']).default('emulated'),
-});
 
 export function registerGuest(program: Command): void {
   const guest = program.command('guest').description('start, stop and inspect guests');
@@ -35,7 +19,7 @@ export function registerGuest(program: Command): void {
     .option('--dirty-rate <pages-per-second>', 'emulated guests: pages its workload dirties per second', '0')
     .option('--kind <kind>', 'emulated (a Node process) or qemu (qemu-system-x86_64)', 'emulated')
     .action(async (vm: string, opts: { host: string; memory: string; dirtyRate: string; kind: string }) => {
-      const o = StartOptions.parse({
+      const o = GuestStartSchema.parse({
         vm,
         host: opts.host,
         memoryMiB: opts.memory,
@@ -45,48 +29,8 @@ export function registerGuest(program: Command): void {
       const cfg = loadConfig();
       const redis = createRedis(cfg, 'ferry-cli');
       try {
-        const reg = await new HostRegistry(redis).read(o.host);
-        if (!reg) {
-          throw new GuestCommandError(`unknown host ${o.host} (no live agent registered under that name)`, {
-            hint: `start it with \`ferry host start ${o.host} --detach\``,
-          });
-        }
-        const draining = await new DrainMarks(redis).get(o.host);
-        if (draining) {
-          throw new GuestCommandError(
-            `host ${o.host} is draining (since ${draining.since}, by ${draining.by})`,
-            {
-              hint: `choose another host, or \`ferry undrain ${o.host}\` once its maintenance is over`,
-            },
-          );
-        }
-        const free = reg.memoryMiB - reg.usedMiB;
-        if (o.memoryMiB > free) {
-          throw new GuestCommandError(
-            `host ${o.host} has ${free} MiB free, ${o.vm} needs ${o.memoryMiB} MiB`,
-            {
-              hint: 'choose a smaller guest or another host',
-            },
-          );
-        }
-        const holder = await claimPlacement(redis, o.vm, o.host);
-        if (holder !== null) {
-          throw new GuestCommandError(`a guest named ${o.vm} already runs on ${holder}`, {
-            hint: 'VM names are unique in the cluster; choose another',
-          });
-        }
-        try {
-          const { pid } = await runHostOperation(cfg, o.host, 'startGuest', {
-            vm: o.vm,
-            kind: o.kind,
-            memoryMiB: o.memoryMiB,
-            dirtyPagesPerSecond: o.dirtyPagesPerSecond,
-          });
-          console.log(`${o.vm} runs on ${o.host} (${o.kind}, ${o.memoryMiB} MiB, pid ${pid})`);
-        } catch (err) {
-          await releasePlacement(redis, o.vm, o.host);
-          throw err;
-        }
+        const { pid } = await startGuestOn(cfg, redis, o);
+        console.log(`${o.vm} runs on ${o.host} (${o.kind}, ${o.memoryMiB} MiB, pid ${pid})`);
       } finally {
         redis.disconnect();
       }

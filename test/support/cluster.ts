@@ -3,10 +3,11 @@
 // `ferry guest start` starts them, and a clean-up that kills the test's guests wherever they ended up, stops the
 // agents and lifts their drain marks.
 import { runHostOperation } from '../../cli/host-operation.ts';
+import { startGuestOn } from '../../cli/guest-start.ts';
 import type { Config } from '../../infra/config.ts';
 import type { Redis } from 'ioredis';
 import { DrainMarks } from '../../infra/redis/draining.ts';
-import { claimPlacement, releasePlacement } from '../../infra/redis/placement.ts';
+import { releasePlacement } from '../../infra/redis/placement.ts';
 import { ferry } from './cli.ts';
 import { uniqueName } from './stack.ts';
 
@@ -38,24 +39,17 @@ export function smallGuests(count: number, prefix = 'vm'): GuestSpec[] {
 }
 
 /**
- * What `ferry guest start` does (claim the VM's placement, then the agent's startGuest), in this
- * process: two dozen CLI processes would cost a minute of CPU on a busy CI machine. The CLI's own
- * path is covered by test/agent-cli.test.ts and the drain tests' refusal checks.
+ * `ferry guest start`'s own path, in this process: two dozen CLI processes would cost a minute of
+ * CPU on a busy CI machine. The command itself is covered by test/agent-cli.test.ts.
  */
 async function startGuest(cfg: Config, redis: Redis, host: string, s: GuestSpec): Promise<void> {
-  const holder = await claimPlacement(redis, s.vm, host);
-  if (holder !== null) throw new Error(`${s.vm} already runs on ${holder}`);
-  try {
-    await runHostOperation(cfg, host, 'startGuest', {
-      vm: s.vm,
-      kind: 'emulated',
-      memoryMiB: s.memoryMiB,
-      dirtyPagesPerSecond: s.dirtyRate,
-    });
-  } catch (err) {
-    await releasePlacement(redis, s.vm, host);
-    throw err;
-  }
+  await startGuestOn(cfg, redis, {
+    vm: s.vm,
+    host,
+    kind: 'emulated',
+    memoryMiB: s.memoryMiB,
+    dirtyPagesPerSecond: s.dirtyRate,
+  });
 }
 
 export async function startCluster(
