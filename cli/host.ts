@@ -1,4 +1,4 @@
-// `ferry host start NAME [--address 127.0.0.x] [--memory MIB] [--detach]` and `ferry host stop NAME`.
+// `ferry host start NAME [--address 127.0.0.x] [--memory MIB] [--data-port P] [--advertise-port P] [--detach]` and `ferry host stop NAME`.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,6 +23,14 @@ const agentFiles = (cfg: Config, name: string) => {
   return { dir, pid: join(dir, 'agent.pid'), log: join(dir, 'agent.log') };
 };
 
+interface StartOptions {
+  address?: string;
+  memory?: string;
+  dataPort?: string;
+  advertisePort?: string;
+  detach?: boolean;
+}
+
 export function registerHost(program: Command): void {
   const host = program.command('host').description('start and stop host agents');
 
@@ -31,10 +39,18 @@ export function registerHost(program: Command): void {
     .argument('<name>', 'host name: lower-case letters, digits and -')
     .option('--address <ip>', 'loopback address of its data plane (127.0.0.x)')
     .option('--memory <mib>', 'memory the host offers to guests')
+    .option('--data-port <port>', 'listen port of its data plane (default: any free port)')
+    .option('--advertise-port <port>', 'data-plane port other hosts are told (a proxy in front of it)')
     .option('--detach', 'run in the background (log and pid file in its state dir)')
     .description('start the agent of host NAME')
-    .action(async (name: string, opts: { address?: string; memory?: string; detach?: boolean }) => {
-      const args = AgentArgsSchema.parse({ name, address: opts.address, memoryMiB: opts.memory });
+    .action(async (name: string, opts: StartOptions) => {
+      const args = AgentArgsSchema.parse({
+        name,
+        address: opts.address,
+        memoryMiB: opts.memory,
+        dataPort: opts.dataPort,
+        advertisePort: opts.advertisePort,
+      });
       const cfg = loadConfig();
       const files = agentFiles(cfg, args.name);
       const running = readLivePidFile(files.pid);
@@ -44,6 +60,8 @@ export function registerHost(program: Command): void {
         });
       }
       const argv = ['--name', args.name, '--address', args.address, '--memory', String(args.memoryMiB)];
+      if (args.dataPort !== 0) argv.push('--data-port', String(args.dataPort));
+      if (args.advertisePort !== undefined) argv.push('--advertise-port', String(args.advertisePort));
       if (!opts.detach) {
         const { HostAgent } = await import('../hosts/agent/agent.ts');
         const { createLogger } = await import('../infra/logging/logger.ts');

@@ -19,5 +19,12 @@ export const AgentArgsSchema = z.object({
     .min(64)
     .max(1024 * 1024)
     .default(DEFAULT_HOST_MEMORY_MIB),
+  /** The data plane's listen port; 0 (the default) lets the kernel pick one. */
+  dataPort: z.coerce.number().int().min(0).max(65535).default(0),
+  /**
+   * The port other hosts are told to send streams to (registration, Prepare cookie), when it is not
+   * the listen port: a relay or a drill's link proxy in front of the data plane forwards to it.
+   */
+  advertisePort: z.coerce.number().int().min(1).max(65535).optional(),
 });
 export type AgentArgs = z.infer<typeof AgentArgsSchema>;

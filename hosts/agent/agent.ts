@@ -38,6 +38,10 @@ export interface HostAgentOptions {
   address: string;
   /** Memory this host offers to guests. */
   memoryMiB: number;
+  /** The data plane's listen port (0: any free port). */
+  dataPort?: number;
+  /** The data-plane port other hosts are told, when a proxy stands in front of the listener. */
+  advertisePort?: number;
 }
 
 export class HostAgent {
@@ -84,7 +88,8 @@ export class HostAgent {
     // A guest that is gone (killed, crashed, quit) gives up the disk leases it still holds.
     guests.onGone = (vm, def) => void releaseIfHeld(diskLeases, leases, options.name, vm, def.disks, log);
     const recovered = await guests.recover();
-    const tunnels = await TunnelListener.listen({ host: options.address, port: 0 });
+    const tunnels = await TunnelListener.listen({ host: options.address, port: options.dataPort ?? 0 });
+    const advertisedPort = options.advertisePort ?? tunnels.address.port;
     const reaper = new AutokillReaper({
       host: options.name,
       guests,
@@ -125,6 +130,8 @@ export class HostAgent {
       guests,
       memoryMiB: options.memoryMiB,
       tunnels,
+      advertisedPort,
+      localAddress: options.address,
       outbox,
       redis,
       jobs,
@@ -167,7 +174,7 @@ export class HostAgent {
     outbox.record({
       type: 'host.started',
       vm: null,
-      data: { uuid: identity.uuid, address: `${options.address}:${tunnels.address.port}` },
+      data: { uuid: identity.uuid, address: `${options.address}:${advertisedPort}` },
     });
     await agent.beat();
     guests.onChanged = () => agent.beat();
@@ -178,6 +185,7 @@ export class HostAgent {
       uuid: identity.uuid,
       taskQueue: hostTaskQueue(options.name),
       dataPlane: `${options.address}:${tunnels.address.port}`,
+      advertisedPort,
       guests: recovered.reconnected.length,
       lost: recovered.lost.length,
       migrationsRecovered: migrations.length,
@@ -191,7 +199,7 @@ export class HostAgent {
         name: this.options.name,
         uuid: this.identity.uuid,
         address: this.options.address,
-        dataPort: this.tunnels.address.port,
+        dataPort: this.options.advertisePort ?? this.tunnels.address.port,
         memoryMiB: this.options.memoryMiB,
         usedMiB: this.guests.usedMemoryMiB(),
         guests: this.guests.list().length,

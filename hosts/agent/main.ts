@@ -10,13 +10,21 @@ import { AgentArgsSchema } from './agent-args.ts';
 
 try {
   const { values } = parseArgs({
-    options: { name: { type: 'string' }, address: { type: 'string' }, memory: { type: 'string' } },
+    options: {
+      name: { type: 'string' },
+      address: { type: 'string' },
+      memory: { type: 'string' },
+      'data-port': { type: 'string' },
+      'advertise-port': { type: 'string' },
+    },
     strict: true,
   });
   const args = AgentArgsSchema.parse({
     name: values.name,
     address: values.address,
     memoryMiB: values.memory,
+    dataPort: values['data-port'],
+    advertisePort: values['advertise-port'],
   });
   const log = createLogger(`agent ${args.name}`);
   const agent = await HostAgent.start(loadConfig(), args, log);

@@ -29,6 +29,10 @@ export interface MigrationDeps {
   guests: GuestManager;
   tunnels: TunnelListener;
   outbox: Outbox;
+  /** The data-plane port other hosts are told (the listener's own unless a proxy fronts it). */
+  advertisedPort?: number;
+  /** Outgoing streams leave from this host's data-plane address, as a real host's traffic does. */
+  localAddress?: string;
 }
 
 export interface PrepareIncomingInput {
@@ -128,7 +132,7 @@ export async function prepareIncoming(
   return {
     host: deps.host,
     dataHost: expectation.address.host,
-    dataPort: expectation.address.port,
+    dataPort: deps.advertisedPort ?? expectation.address.port,
     token: expectation.token,
   };
 }
@@ -147,6 +151,7 @@ export async function migrateOut(
     socketPath: outgoing,
     destination: input.destination,
     token: input.token,
+    ...(deps.localAddress === undefined ? {} : { localAddress: deps.localAddress }),
     bandwidthLimitBytesPerSec: input.tunnelBandwidthBytesPerSec ?? null,
     onEvent: (e) => {
       const ev = tunnelEventToLog(e);

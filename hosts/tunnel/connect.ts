@@ -14,8 +14,10 @@ export function connectTcp(
   host: string,
   port: number,
   timeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+  localAddress?: string,
 ): Promise<Socket> {
-  return once(connect({ host, port, allowHalfOpen: true, noDelay: true }), timeoutMs);
+  const local = localAddress === undefined ? {} : { localAddress };
+  return once(connect({ host, port, allowHalfOpen: true, noDelay: true, ...local }), timeoutMs);
 }
 
 /**

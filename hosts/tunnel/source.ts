@@ -23,6 +23,8 @@ export interface SourceTunnelOptions extends TunnelEndOptions {
   /** Omit (or null) for no limit; changeable later with setBandwidth. */
   bandwidthLimitBytesPerSec?: number | null;
   connectTimeoutMs?: number;
+  /** Leave from this local address (the source host's own), not whatever the kernel picks. */
+  localAddress?: string;
   /** How long to wait for the destination's reply to the header. */
   handshakeTimeoutMs?: number;
 }
@@ -107,7 +109,12 @@ export async function openSourceTunnel(options: SourceTunnelOptions): Promise<So
 
   let peer: Socket;
   try {
-    peer = await connectTcp(host, port, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    peer = await connectTcp(
+      host,
+      port,
+      options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      options.localAddress,
+    );
   } catch (err) {
     throw refuse(
       'TUNNEL_CONNECT_FAILED',
