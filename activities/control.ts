@@ -39,7 +39,15 @@ export function createControlActivities(deps: ControlDeps) {
           );
         }
         ctx.heartbeat({ seen });
-        await ctx.sleep(every); // throws when the workflow stops the keepalive
+        try {
+          await ctx.sleep(every); // throws when the workflow stops the keepalive
+        } catch (err) {
+          // Stopped: Finish took the lease (nothing left to drop), or the migration is rolling
+          // back and its incoming guest must go. Dropping the lease now, rather than letting it
+          // lapse a TTL later, lets the VM be migrated again at once (a drain's retry).
+          await deps.autokill.drop({ vm: input.vm, owner: input.migrationId }).catch(() => undefined);
+          throw err;
+        }
       }
     },
 

@@ -47,6 +47,22 @@ test('autokill - only the owner renews, and a lapsed lease stays gone', async ()
   assert.ok((await autokill.holder(vm))!.ttlMs > 2_000);
 });
 
+test('autokill - drop lets only the owner end its lease at once, and the VM can be registered anew', async () => {
+  const vm = uniqueName('vm');
+  assert.equal(await autokill.drop({ vm, owner: 'mig-1' }), false, 'no lease, nothing to drop');
+  await autokill.register({ vm, host: 'host-b', owner: 'mig-1', ttlMs: 60_000 });
+  assert.equal(await autokill.drop({ vm, owner: 'mig-2' }), false);
+  assert.equal((await autokill.holder(vm))?.owner, 'mig-1', 'the refused drop left the lease');
+  assert.equal(await autokill.drop({ vm, owner: 'mig-1' }), true);
+  assert.equal(await autokill.holder(vm), undefined);
+  assert.equal(
+    await autokill.claim({ vm, owner: 'mig-1' }),
+    false,
+    'a dropped lease cannot be claimed by Finish',
+  );
+  assert.equal(await autokill.register({ vm, host: 'host-c', owner: 'mig-2', ttlMs: 60_000 }), true);
+});
+
 test('autokill - claim ends the owner lease, refuses others, and a retried claim still succeeds', async () => {
   const vm = uniqueName('vm');
   assert.equal(await autokill.claim({ vm, owner: 'mig-1' }), false, 'no lease, nothing to claim');

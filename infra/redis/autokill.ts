@@ -18,6 +18,7 @@ export class AutokillLeases {
   private readonly registerScript: ScriptRunner;
   private readonly renewScript: ScriptRunner;
   private readonly claimScript: ScriptRunner;
+  private readonly dropScript: ScriptRunner;
 
   constructor(
     private readonly redis: Redis,
@@ -27,6 +28,7 @@ export class AutokillLeases {
     this.registerScript = loadScript(redis, 'autokill-register');
     this.renewScript = loadScript(redis, 'autokill-renew');
     this.claimScript = loadScript(redis, 'autokill-claim');
+    this.dropScript = loadScript(redis, 'autokill-drop');
   }
 
   private key(vm: string): string {
@@ -57,6 +59,14 @@ export class AutokillLeases {
   async claim(input: { vm: string; owner: string }): Promise<boolean> {
     const { vm, owner } = input;
     return (await this.claimScript([this.key(vm), this.claimKey(vm)], [owner, this.claimMemoryMs])) === 1;
+  }
+
+  /**
+   * The owner lets its lease go at once, as if it had lapsed: the destination's reaper kills the
+   * incoming guest at its next sweep. False if the lease was absent (Finish took it) or another's.
+   */
+  async drop(input: { vm: string; owner: string }): Promise<boolean> {
+    return (await this.dropScript([this.key(input.vm)], [input.owner])) === 1;
   }
 
   async holder(vm: string): Promise<{ owner: string; host: string; ttlMs: number } | undefined> {
