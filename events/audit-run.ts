@@ -102,7 +102,7 @@ export async function runAudit(cfg: Config, opts: AuditRunOptions = {}): Promise
       ),
     );
   }
-  const differences = live ? compareWithLive(auditor.state, live) : null;
+  const differences = live ? compareWithLive(auditor.state, live, opts.since === undefined) : null;
   return {
     topic,
     events: stats.events,

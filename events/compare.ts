@@ -33,13 +33,17 @@ export function liveScopeOf(state: ClusterState, vms?: ReadonlySet<string>): Liv
   };
 }
 
-export function compareWithLive(state: ClusterState, live: LiveState): Difference[] {
+/**
+ * `fromTheStart` false: the log was read from a time (--since), so a host that started before it
+ * has no host.started in what was read, which is no difference.
+ */
+export function compareWithLive(state: ClusterState, live: LiveState, fromTheStart = true): Difference[] {
   const out: Difference[] = [];
-  differences(state, live, out);
+  differences(state, live, fromTheStart, out);
   return out.map((d) => ({ ...d, cites: d.cites.map(plainRef) }));
 }
 
-function differences(state: ClusterState, live: LiveState, out: Difference[]): void {
+function differences(state: ClusterState, live: LiveState, fromTheStart: boolean, out: Difference[]): void {
   for (const [vm, host] of live.placements) {
     const g = state.guests.get(vm);
     const logHost = g?.primary ?? null;
@@ -72,7 +76,7 @@ function differences(state: ClusterState, live: LiveState, out: Difference[]): v
     const logHost = state.hosts.get(name);
     const cites = logHost ? [logHost.ref] : [];
     if (!logHost) {
-      if (h.up)
+      if (h.up && fromTheStart)
         out.push({
           what: 'host',
           subject: name,

@@ -65,3 +65,14 @@ test('compare - each difference is named with what the log and Redis say', () =>
   assert.match(diffs[2]?.message ?? '', /heartbeat has lapsed/);
   assert.match(diffs[3]?.message ?? '', /the log says ended completed/);
 });
+
+test('compare - a host up without host.started is a difference only when the log was read from the start', () => {
+  const live = matching();
+  live.hosts.set('host-late', { ...live.hosts.get(A)!, up: true });
+  const fromStart = compareWithLive(rebuilt(), live);
+  assert.deepEqual(
+    fromStart.map((d) => `${d.what}:${d.subject}`),
+    ['host:host-late'],
+  );
+  assert.deepEqual(compareWithLive(rebuilt(), live, false), [], 'read --since: it started before');
+});
