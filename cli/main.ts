@@ -11,6 +11,7 @@ import { registerMigrate } from './migrate.ts';
 import { registerAudit } from './audit.ts';
 import { registerEvents } from './events.ts';
 import { registerCluster } from './cluster.ts';
+import { registerDrill } from './drill.ts';
 
 const program = new Command('ferry')
   .description('Live-migrate virtual machines between hosts (libvirt migration v3 on Temporal)')
@@ -27,6 +28,7 @@ registerMigrate(program);
 registerAudit(program);
 registerEvents(program);
 registerCluster(program);
+registerDrill(program);
 
 try {
   await program.parseAsync(process.argv);
