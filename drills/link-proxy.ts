@@ -263,6 +263,11 @@ export class LinkProxy {
     return this.arm('corrupt', offset);
   }
 
+  /** Disarms the cut and corruption rules that have not fired. */
+  disarm(): void {
+    this.rules.length = 0;
+  }
+
   /** Resets every connection now. */
   cutAll(): void {
     for (const link of [...this.links]) link.reset();

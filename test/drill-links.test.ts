@@ -1,0 +1,209 @@
+// The network and stream faults of the drills against the real stack: two agents whose Redis,
+// Temporal and data plane go through links the test controls (drills/links.ts), a busy guest, a
+// migration on a controller of the test's own; each fault is injected through the Fault
+// interface, and the end is checked as every migration test checks it (one running copy, no job
+// or lease left, the disk lease with the guest, a first error where the fault was).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Redis } from 'ioredis';
+import type { DrillTarget, Fault } from '../drills/fault.ts';
+import { openHostLinks, type HostLinks } from '../drills/links.ts';
+import { partitionHost } from '../drills/partition.ts';
+import { slowLink, streamCorrupt, streamCut } from '../drills/stream-faults.ts';
+import { HostRegistry } from '../hosts/agent/registration.ts';
+import type { Config } from '../infra/config.ts';
+import { createLogger } from '../infra/logging/logger.ts';
+import { createRedis } from '../infra/redis/client.ts';
+import type { MigrateInput } from '../workflows/migration/types.ts';
+import { ferry } from './support/cli.ts';
+import { assertSettled } from './support/cluster-state.ts';
+import { startTestController, type TestController } from './support/migrate.ts';
+import { realStack, uniqueName } from './support/stack.ts';
+
+const CLI = join(import.meta.dirname, '..', 'cli', 'bin.mjs');
+const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
+const hosts = [hostA, hostB];
+const addressOf: Record<string, string> = { [hostA]: '127.0.3.1', [hostB]: '127.0.3.2' };
+const links: Record<string, HostLinks> = {};
+let cfg: Config;
+let ctl: TestController;
+let redis: Redis;
+
+/** `ferry ...` with the environment of a host's links (its Redis and Temporal through proxies). */
+function ferryWith(env: Record<string, string>, ...args: string[]) {
+  return new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { timeout: 240_000, env: { ...process.env, ...env } },
+      (err, stdout, stderr) =>
+        resolve({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const startHost = async (h: string) => {
+  const l = links[h]!;
+  const r = await ferryWith(
+    l.env,
+    ...['host', 'start', h, '--address', addressOf[h]!, '--memory', '1024', '--detach', ...l.agentArgs],
+  );
+  assert.equal(r.status, 0, r.stderr);
+};
+
+before(async () => {
+  cfg = await realStack();
+  redis = createRedis(cfg, 'test-drill-links');
+  for (const h of hosts) links[h] = await openHostLinks(cfg, addressOf[h]!, h);
+  for (const h of hosts) await startHost(h);
+  ctl = await startTestController(cfg);
+});
+
+after(async () => {
+  for (const h of hosts) links[h]?.heal();
+  await ctl?.stop();
+  for (const h of hosts) await ferry('host', 'stop', h);
+  for (const h of hosts) await links[h]?.close();
+  redis?.disconnect();
+});
+
+/** A guest whose migration takes several seconds: much dirtied memory over a capped tunnel. */
+async function busyGuest(): Promise<string> {
+  const vm = uniqueName('vm');
+  const r = await ferry('guest', 'start', vm, '--host', hostA, '--memory', '96', '--dirty-rate', '3000');
+  assert.equal(r.status, 0, r.stderr);
+  await new Promise((res) => setTimeout(res, 2000));
+  return vm;
+}
+
+function targetOf(vm: string, migrationId: string): DrillTarget {
+  const no = () => Promise.reject(new Error('not part of the link drills'));
+  return {
+    cfg,
+    redis,
+    log: createLogger('drill-links', 'error'),
+    vm,
+    source: hostA,
+    destination: hostB,
+    migrationId,
+    killAgent: no,
+    startAgent: no,
+    killController: no,
+    startController: no,
+  };
+}
+
+/**
+ * Starts the migration and injects the fault: a stream fault before the stream starts (it fires
+ * on its offset), another once Perform moves bytes; heals it after its delay.
+ */
+async function migrateUnder(fault: Fault, vm: string, input: Partial<MigrateInput> = {}) {
+  const handle = await ctl.start({ vm, source: hostA, destination: hostB, ...input });
+  const target = targetOf(vm, handle.workflowId);
+  if (fault.name === 'stream-cut' || fault.name === 'stream-corrupt') {
+    await fault.inject(target);
+  } else {
+    await ctl.waitFor(handle, (p) => p.phase === 'perform' && (p.transfer?.transferred ?? 0) > 0);
+    await fault.inject(target);
+  }
+  if (fault.heal) {
+    await new Promise((r) => setTimeout(r, fault.healAfterMs ?? 0));
+    await fault.heal(target);
+  }
+  return handle.result();
+}
+
+test('links - the agents reach Redis, Temporal and each other only through their links; a migration completes', async () => {
+  const vm = await busyGuest();
+  const streamed = links[hostB]!.dataPlane.bytesUp;
+  const report = await ctl.run({ vm, source: hostA, destination: hostB, tunnelBandwidthMiBps: 32 });
+  assert.equal(report.outcome, 'completed', JSON.stringify(report.firstError));
+  assert.equal(report.digests.destination, report.digests.source);
+  for (const h of hosts) {
+    assert.ok(links[h]!.redis.accepted > 0, `${h} talks to Redis through its link`);
+    assert.ok(links[h]!.temporal.accepted > 0, `${h} talks to Temporal through its link`);
+    const reg = await new HostRegistry(redis).read(h);
+    assert.equal(reg?.dataPort, links[h]!.dataPlane.address.port, `${h} advertises its link's port`);
+  }
+  assert.ok(
+    links[hostB]!.dataPlane.bytesUp - streamed > 96 * 1024 * 1024,
+    'the whole stream passed the destination link',
+  );
+  await assertSettled(cfg, redis, vm, hosts, { runsOn: hostB });
+  await ferry('guest', 'kill', vm);
+});
+
+test('links - stream-cut at a seeded offset: rolled back at Perform, the guest keeps running on the source', async (t) => {
+  const vm = await busyGuest();
+  const fault = streamCut({ seed: 7 });
+  const report = await migrateUnder(fault, vm, { tunnelBandwidthMiBps: 16 });
+  t.diagnostic(`first error: ${JSON.stringify(report.firstError)}`);
+  assert.equal(report.outcome, 'rolled-back');
+  assert.equal(report.firstError?.phase, 'perform', JSON.stringify(report.firstError));
+  await assertSettled(cfg, redis, vm, hosts, { runsOn: hostA });
+  await ferry('guest', 'kill', vm);
+});
+
+test('links - stream-corrupt: the flipped byte is caught (stream or digest), rolled back, the source keeps running', async (t) => {
+  const vm = await busyGuest();
+  const fault = streamCorrupt({ seed: 11 });
+  const report = await migrateUnder(fault, vm, { tunnelBandwidthMiBps: 16 });
+  t.diagnostic(`first error: ${JSON.stringify(report.firstError)}`);
+  assert.equal(report.outcome, 'rolled-back', JSON.stringify(report));
+  assert.ok(
+    report.firstError?.phase === 'perform' || report.firstError?.phase === 'finish',
+    `the corruption is the first error: ${JSON.stringify(report.firstError)}`,
+  );
+  await assertSettled(cfg, redis, vm, hosts, { runsOn: hostA });
+  await ferry('guest', 'kill', vm);
+});
+
+test('links - slow-link healed: the migration completes with memory intact', async () => {
+  const vm = await busyGuest();
+  const report = await migrateUnder(slowLink({ bytesPerSecond: 2 * 1024 * 1024, healAfterMs: 5000 }), vm);
+  assert.equal(report.outcome, 'completed', JSON.stringify(report.firstError));
+  assert.equal(report.digests.destination, report.digests.source);
+  await assertSettled(cfg, redis, vm, hosts, { runsOn: hostB });
+  await ferry('guest', 'kill', vm);
+});
+
+test('links - slow-link for good: no progress, cancelled and rolled back cleanly', async (t) => {
+  const vm = await busyGuest();
+  const report = await migrateUnder(slowLink({ bytesPerSecond: 256 * 1024, healAfterMs: null }), vm, {
+    progressTimeoutMs: 4000,
+  });
+  links[hostB]!.dataPlane.throttle(null);
+  t.diagnostic(`first error: ${JSON.stringify(report.firstError)}`);
+  assert.equal(report.outcome, 'rolled-back', JSON.stringify(report));
+  assert.equal(report.firstError?.phase, 'perform', JSON.stringify(report.firstError));
+  await assertSettled(cfg, redis, vm, hosts, { runsOn: hostA });
+  await ferry('guest', 'kill', vm);
+});
+
+test('links - partition-destination longer than the leases: its incoming guest dies by autokill on its own side, the source resumes', async (t) => {
+  const vm = await busyGuest();
+  const report = await migrateUnder(partitionHost('destination'), vm, {
+    tunnelBandwidthMiBps: 8,
+    heartbeatTimeoutMs: 3000,
+  });
+  t.diagnostic(`first error: ${JSON.stringify(report.firstError)}`);
+  assert.equal(report.outcome, 'rolled-back', JSON.stringify(report));
+  assert.equal(report.firstError?.phase, 'perform', JSON.stringify(report.firstError));
+  await assertSettled(cfg, redis, vm, hosts, { runsOn: hostA });
+  await ferry('guest', 'kill', vm);
+});
+
+test('links - partition-source longer than the leases: rolled back, the source resumes its guest once healed', async (t) => {
+  const vm = await busyGuest();
+  const report = await migrateUnder(partitionHost('source'), vm, {
+    tunnelBandwidthMiBps: 8,
+    heartbeatTimeoutMs: 3000,
+  });
+  t.diagnostic(`first error: ${JSON.stringify(report.firstError)}`);
+  assert.equal(report.outcome, 'rolled-back', JSON.stringify(report));
+  assert.equal(report.firstError?.phase, 'perform', JSON.stringify(report.firstError));
+  await assertSettled(cfg, redis, vm, hosts, { runsOn: hostA });
+  await ferry('guest', 'kill', vm);
+});
