@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { buildCatalog, findDrill, type Drill } from '../drills/catalog.ts';
+import { closeOpenClusters } from '../drills/cluster.ts';
 import { drillSources } from '../drills/sources.ts';
 import { runMatrix } from '../drills/matrix.ts';
 import type { DrillResult } from '../drills/run.ts';
@@ -93,6 +94,13 @@ export function registerDrill(program: Command): void {
       const cfg = loadConfig();
       await stackUp(cfg, () => undefined);
       const log = createLogger('drill', 'warn');
+      // Ctrl-C: the drill's hosts, guests and controller are stopped before the command ends.
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(signal, () => {
+          process.stderr.write(`${signal}: stopping the drill's hosts, guests and controller\n`);
+          void closeOpenClusters().finally(() => process.exit(130));
+        });
+      }
       const print = (l: string) => (opts.json ? process.stderr.write(l + '\n') : console.log(l));
       if (opts.seed !== undefined) print(`seed ${opts.seed}: ${drills.map((d) => d.name).join(', ')}`);
       const report = await runMatrix(cfg, log, drills, {

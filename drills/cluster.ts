@@ -65,6 +65,14 @@ export function ferryCli(
 
 const lastLine = (s: string) => s.trim().split('\n').at(-1) ?? '';
 
+/** The clusters open in this process, for an interrupted drill command to clean up. */
+const openClusters = new Set<DrillCluster>();
+
+/** Closes every drill cluster this process has open (on Ctrl-C). */
+export async function closeOpenClusters(): Promise<void> {
+  await Promise.all([...openClusters].map((c) => c.close()));
+}
+
 export class DrillCluster implements DrillTarget {
   migrationId = '';
   /** The guest's process on the source, as it started. */
@@ -113,6 +121,7 @@ export class DrillCluster implements DrillTarget {
       ]),
       opts.linksProvider,
     );
+    openClusters.add(cluster);
     try {
       await Promise.all([cluster.startAgent(source), cluster.startAgent(destination)]);
       await cluster.startController();
@@ -213,6 +222,7 @@ export class DrillCluster implements DrillTarget {
    * stops the agents and the controller, closes the links. Never throws: it runs after failures.
    */
   async close(): Promise<void> {
+    if (!openClusters.delete(this)) return;
     for (const host of this.hosts) {
       if (this.agentAlive(host)) {
         await runHostOperation(this.cfg, host, 'killGuest', this.vm, 'drill cleanup').catch(() => undefined);
