@@ -12,7 +12,9 @@ import type { DrillTarget, Fault } from '../drills/fault.ts';
 import { openHostLinks, type HostLinks } from '../drills/links.ts';
 import { partitionHost } from '../drills/partition.ts';
 import { slowLink, streamCorrupt, streamCut } from '../drills/stream-faults.ts';
+import { hostStateDir } from '../hosts/agent/identity.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';
+import { isSameProcessAlive, readLivePidFile } from '../infra/process/pid-file.ts';
 import type { Config } from '../infra/config.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { createRedis } from '../infra/redis/client.ts';
@@ -184,10 +186,30 @@ test('links - slow-link for good: no progress, cancelled and rolled back cleanly
 
 test('links - partition-destination longer than the leases: its incoming guest dies by autokill on its own side, the source resumes', async (t) => {
   const vm = await busyGuest();
-  const report = await migrateUnder(partitionHost('destination'), vm, {
+  const fault = partitionHost('destination');
+  const handle = await ctl.start({
+    vm,
+    source: hostA,
+    destination: hostB,
     tunnelBandwidthMiBps: 8,
     heartbeatTimeoutMs: 3000,
   });
+  const target = targetOf(vm, handle.workflowId);
+  await ctl.waitFor(handle, (p) => p.phase === 'perform' && (p.transfer?.transferred ?? 0) > 0);
+  const incoming = readLivePidFile(join(hostStateDir(cfg.stateDir, hostB), 'guests', vm, 'guest.pid'));
+  assert.ok(incoming, 'the incoming guest runs on the destination');
+  await fault.inject(target);
+  const partitionedAt = Date.now();
+  // Cut off from Redis and Temporal, the destination must kill it on its own, before the heal.
+  while (isSameProcessAlive(incoming) && Date.now() - partitionedAt < (fault.healAfterMs ?? 0)) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const diedAfterMs = Date.now() - partitionedAt;
+  assert.equal(isSameProcessAlive(incoming), false, 'the incoming guest died while its host was partitioned');
+  t.diagnostic(`incoming guest killed ${diedAfterMs} ms into the partition`);
+  await new Promise((r) => setTimeout(r, Math.max(0, (fault.healAfterMs ?? 0) - diedAfterMs)));
+  await fault.heal?.(target);
+  const report = await handle.result();
   t.diagnostic(`first error: ${JSON.stringify(report.firstError)}`);
   assert.equal(report.outcome, 'rolled-back', JSON.stringify(report));
   assert.equal(report.firstError?.phase, 'perform', JSON.stringify(report.firstError));

@@ -11,7 +11,8 @@ import type { TransferProgress } from '../../workflows/migration/types.ts';
 
 /** The destination agent's watch over its incoming guests (hosts/agent/autokill-reaper.ts). */
 export interface IncomingGuard {
-  watch(vm: string, migrationId: string): void;
+  /** `ttlMs`: the autokill lease's TTL as just registered. */
+  watch(vm: string, migrationId: string, ttlMs?: number): void;
   /** Finish is taking the guest off autokill: the reaper must leave it alone from now on. */
   finishing(vm: string): void;
   forget(vm: string): void;

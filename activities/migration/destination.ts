@@ -94,7 +94,7 @@ export function createDestinationActivities(deps: PhaseDeps) {
           if (!(await autokill.register({ vm, host, owner: migrationId, ttlMs: input.autokillTtlMs }))) {
             throw refuse('AutokillTaken', `${vm} is already registered for autokill by another migration`);
           }
-          guard.watch(vm, migrationId);
+          guard.watch(vm, migrationId, input.autokillTtlMs);
           const ticket = await prepareIncoming(deps, {
             migrationId,
             vm,

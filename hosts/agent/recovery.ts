@@ -164,7 +164,7 @@ async function recoverIncoming(deps: RecoveryDeps, job: JobRecord): Promise<Deci
           `the agent restarted before Finish (guest ${status}, autokill lease ${lease ? 'alive' : 'gone'})`,
         );
       }
-      reaper.watch(job.vm, job.owner);
+      reaper.watch(job.vm, job.owner, lease.ttlMs);
       return 'left to the controller';
     }
     case 'begin3':
