@@ -1,5 +1,4 @@
 // Every workflow the workers register (the bundle's entry point).
-export { smokeWorkflow } from './smoke.ts';
 export { hostOperation } from './host-operation.ts';
 export { migrate } from './migrate.ts';
 export { drain } from './drain.ts';
