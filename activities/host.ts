@@ -61,8 +61,16 @@ export function createHostActivities(deps: HostActivityDeps) {
     async pauseGuest(vm: string): Promise<void> {
       await changing(vm, () => guests.qmp(vm).execute('stop'));
     },
+    /**
+     * A guest runs only with its disk leases held: they are taken first (a no-op when this guest
+     * holds them), so a guest that lost them (Redis lost its data) resumes only if nobody else
+     * took its disks meanwhile, and is refused (LEASE_HELD, naming the holder) otherwise.
+     */
     async resumeGuest(vm: string): Promise<void> {
-      await changing(vm, () => guests.qmp(vm).execute('cont'));
+      await changing(vm, async () => {
+        await deps.leases.acquire({ host, vm }, guests.definition(vm).disks);
+        await guests.qmp(vm).execute('cont');
+      });
     },
     async killGuest(vm: string, reason: string, migrationId: string | null = null): Promise<void> {
       await changing(vm, () => guests.kill(vm, reason, migrationId), migrationId);

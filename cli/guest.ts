@@ -1,10 +1,11 @@
 // `ferry guest start VM --host NAME --memory MIB [--dirty-rate N] [--kind emulated|qemu]`,
-// `ferry guest stop|kill VM`, `ferry guest digest VM [--json]`.
+// `ferry guest stop|kill VM [--host NAME]`, `ferry guest resume VM --host NAME`, `ferry guest digest VM [--json]`.
 import type { Command } from 'commander';
 import { VmNameSchema } from '../events/schema.ts';
+import { HostNameSchema } from '../hosts/agent/identity.ts';
 import { loadConfig } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
-import { placementOf, releasePlacement } from '../infra/redis/placement.ts';
+import { claimPlacement, placementOf, releasePlacement } from '../infra/redis/placement.ts';
 import { GuestCommandError, GuestStartSchema, startGuestOn } from './guest-start.ts';
 import { runHostOperation } from './host-operation.ts';
 
@@ -43,12 +44,19 @@ export function registerGuest(program: Command): void {
     guest
       .command(name)
       .argument('<vm>', 'VM name')
+      .option(
+        '--host <name>',
+        'the host whose copy to act on, when the placement cannot say (Redis lost its data) or names another copy',
+      )
       .description(what)
-      .action(async (vm: string) => {
+      .action(async (vm: string, opts: { host?: string }) => {
         const cfg = loadConfig();
         const redis = createRedis(cfg, 'ferry-cli');
         try {
-          const host = await hostOf(redis, VmNameSchema.parse(vm));
+          const host =
+            opts.host === undefined
+              ? await hostOf(redis, VmNameSchema.parse(vm))
+              : HostNameSchema.parse(opts.host);
           if (op === 'killGuest') await runHostOperation(cfg, host, op, vm, 'killed by operator');
           else await runHostOperation(cfg, host, op, vm);
           await releasePlacement(redis, vm, host);
@@ -58,6 +66,26 @@ export function registerGuest(program: Command): void {
         }
       });
   }
+
+  guest
+    .command('resume')
+    .argument('<vm>', 'VM name')
+    .requiredOption('--host <name>', 'the host whose paused copy to resume')
+    .description('resume a paused guest, after taking its disk leases (refused if another host holds them)')
+    .action(async (vm: string, opts: { host: string }) => {
+      const cfg = loadConfig();
+      const redis = createRedis(cfg, 'ferry-cli');
+      try {
+        const host = HostNameSchema.parse(opts.host);
+        await runHostOperation(cfg, host, 'resumeGuest', VmNameSchema.parse(vm));
+        const other = await claimPlacement(redis, vm, host);
+        console.log(
+          `${vm} resumed on ${host}${other && other !== host ? ` (placement still names ${other})` : ''}`,
+        );
+      } finally {
+        redis.disconnect();
+      }
+    });
 
   guest
     .command('digest')

@@ -29,6 +29,7 @@ import { TunnelListener } from '../tunnel/index.ts';
 import { GuestManager } from './guests.ts';
 import { hostStateDir, hostTaskQueue, loadOrCreateIdentity, type HostIdentity } from './identity.ts';
 import { Outbox } from './outbox.ts';
+import { RedisEpoch, reassertAfterLoss } from './redis-epoch.ts';
 import { HEARTBEAT_MS, HostRegistry } from './registration.ts';
 import { Shipper } from './shipper.ts';
 
@@ -47,6 +48,9 @@ export interface HostAgentOptions {
 export class HostAgent {
   private heartbeat: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private epoch: RedisEpoch | undefined;
+  private leases: ReturnType<typeof recordedLeases> | undefined;
+  private reasserting = false;
 
   private constructor(
     readonly identity: HostIdentity,
@@ -176,6 +180,8 @@ export class HostAgent {
       vm: null,
       data: { uuid: identity.uuid, address: `${options.address}:${advertisedPort}` },
     });
+    agent.epoch = new RedisEpoch(redis, dir);
+    agent.leases = leases;
     await agent.beat();
     guests.onChanged = () => agent.beat();
     agent.heartbeat = setInterval(() => void agent.beat(), HEARTBEAT_MS);
@@ -206,10 +212,32 @@ export class HostAgent {
         pid: process.pid,
         heartbeatAt: new Date().toISOString(),
       });
+      await this.checkEpoch();
     } catch (err) {
       this.log.warn('heartbeat to Redis failed; the host will look down until it succeeds', {
         error: (err as Error).message,
       });
+    }
+  }
+
+  /** Redis lost its data since the last beat: re-assert what the guests running here hold. */
+  private async checkEpoch(): Promise<void> {
+    if (!this.epoch || !this.leases || this.reasserting) return;
+    this.reasserting = true;
+    try {
+      const check = await this.epoch.check();
+      if (!check.lost) return;
+      this.log.error('Redis lost its data (its epoch changed)', { host: this.options.name, ...check });
+      await reassertAfterLoss({
+        host: this.options.name,
+        redis: this.redis,
+        guests: this.guests,
+        leases: this.leases,
+        incoming: () => this.reaper.watching(),
+        log: this.log.child('redis-lost'),
+      });
+    } finally {
+      this.reasserting = false;
     }
   }
 

@@ -1,0 +1,228 @@
+// Redis restarted with its data lost, against a real Redis of this test's own (its own state dir
+// and port, started and stopped by ferry's stack code by pid; Temporal and Kafka are the shared
+// stack's): the agents notice (the epoch), re-assert the placements and disk leases of the guests
+// they run, and a migration caught in the middle ends without two running copies or two holders.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Redis } from 'ioredis';
+import type { DrillTarget } from '../drills/fault.ts';
+import { redisDataLoss } from '../drills/redis-loss.ts';
+import { runHostOperation } from '../cli/host-operation.ts';
+import { EPOCH_KEY } from '../hosts/agent/redis-epoch.ts';
+import { HostRegistry } from '../hosts/agent/registration.ts';
+import { loadConfig, type Config } from '../infra/config.ts';
+import { createLogger } from '../infra/logging/logger.ts';
+import { AutokillLeases } from '../infra/redis/autokill.ts';
+import { createRedis } from '../infra/redis/client.ts';
+import { DiskLeases } from '../infra/redis/disk-leases.ts';
+import { placementOf } from '../infra/redis/placement.ts';
+import { startService, stopService } from '../infra/stack/stack.ts';
+import { resume } from '../workflows/migration/messages.ts';
+import { startTestController, type TestController } from './support/migrate.ts';
+import { realStack, uniqueName } from './support/stack.ts';
+
+const CLI = join(import.meta.dirname, '..', 'cli', 'bin.mjs');
+const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
+const hosts = [hostA, hostB];
+const addressOf: Record<string, string> = { [hostA]: '127.0.3.11', [hostB]: '127.0.3.12' };
+let env: Record<string, string>;
+let cfg: Config;
+let ctl: TestController;
+let redis: Redis;
+let stateDir: string;
+let redisStarted = false;
+
+/** `ferry ...` against this test's own Redis and state dir. */
+function ferry(...args: string[]) {
+  return new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { timeout: 240_000, env: { ...process.env, ...env } },
+      (err, stdout, stderr) =>
+        resolve({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** A free port below the ephemeral range (see README "Configuration"). */
+async function freeLowPort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (ok) return port;
+  }
+  throw new Error('no free port in 20000-29999');
+}
+
+const waitFor = async <T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000) => {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await get().catch(() => undefined as T);
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`never happened: ${what} (last: ${JSON.stringify(v)})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+};
+
+before(async () => {
+  await realStack(); // Temporal and Kafka of the shared stack
+  stateDir = mkdtempSync(join(tmpdir(), 'ferry-redis-loss-'));
+  env = { FERRY_STATE_DIR: stateDir, FERRY_REDIS_PORT: String(await freeLowPort()) };
+  cfg = loadConfig({ ...process.env, ...env });
+  await startService(cfg, 'redis', () => undefined);
+  redisStarted = true;
+  redis = createRedis(cfg, 'test-redis-loss');
+  for (const h of hosts) {
+    const r = await ferry('host', 'start', h, '--address', addressOf[h]!, '--memory', '1024', '--detach');
+    assert.equal(r.status, 0, r.stderr);
+  }
+  ctl = await startTestController(cfg);
+});
+
+after(async () => {
+  await ctl?.stop();
+  for (const h of hosts) {
+    for (const g of (await runHostOperation(cfg, h, 'listGuests').catch(() => [])) as { vm: string }[]) {
+      await runHostOperation(cfg, h, 'killGuest', g.vm, 'test cleanup').catch(() => undefined);
+    }
+    await ferry('host', 'stop', h);
+  }
+  redis?.disconnect();
+  if (redisStarted) await stopService(cfg, 'redis', () => undefined);
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+});
+
+function targetOf(vm: string, migrationId: string): DrillTarget {
+  const no = () => Promise.reject(new Error('not part of this drill'));
+  return {
+    cfg,
+    redis,
+    log: createLogger('drill-redis-loss', 'error'),
+    vm,
+    source: hostA,
+    destination: hostB,
+    migrationId,
+    killAgent: no,
+    startAgent: no,
+    killController: no,
+    startController: no,
+  };
+}
+
+/** Where `vm` runs: every host whose agent has it, with its run state. */
+async function copiesOf(vm: string): Promise<{ host: string; running: boolean }[]> {
+  const found = [];
+  for (const h of hosts) {
+    const s = await runHostOperation(cfg, h, 'guestStatus', vm).catch(() => undefined);
+    if (s) found.push({ host: h, running: s.running });
+  }
+  return found;
+}
+
+test('redis-loss - idle: the agents notice, and re-assert the placement and disk lease of the guest they run', async () => {
+  const vm = uniqueName('vm');
+  const r = await ferry('guest', 'start', vm, '--host', hostA, '--memory', '64');
+  assert.equal(r.status, 0, r.stderr);
+  const epoch = await redis.get(EPOCH_KEY);
+  assert.ok(epoch, 'the agents set an epoch on first use');
+  await redisDataLoss({ downMs: 500 }).inject(targetOf(vm, ''));
+  await waitFor(
+    'the disk lease is re-asserted',
+    () => new DiskLeases(redis).holderOf(`${vm}-disk0`),
+    (l) => l?.host === hostA,
+  );
+  assert.equal(await placementOf(redis, vm), hostA, 'the placement names the host that runs it');
+  assert.notEqual(await redis.get(EPOCH_KEY), epoch, 'a new epoch');
+  for (const h of hosts) {
+    await waitFor(
+      `${h} registered again`,
+      () => new HostRegistry(redis).read(h),
+      (reg) => reg !== undefined,
+    );
+  }
+  assert.deepEqual(await copiesOf(vm), [{ host: hostA, running: true }]);
+  await runHostOperation(cfg, hostA, 'killGuest', vm, 'test cleanup');
+});
+
+test('redis-loss - during Perform: the migration ends, one running copy at most, its disk lease with it, no lease left', async (t) => {
+  const vm = uniqueName('vm');
+  const r = await ferry('guest', 'start', vm, '--host', hostA, '--memory', '96', '--dirty-rate', '3000');
+  assert.equal(r.status, 0, r.stderr);
+  await new Promise((res) => setTimeout(res, 2000));
+  const handle = await ctl.start({
+    vm,
+    source: hostA,
+    destination: hostB,
+    tunnelBandwidthMiBps: 8,
+    heartbeatTimeoutMs: 3000,
+  });
+  await ctl.waitFor(handle, (p) => p.phase === 'perform' && (p.transfer?.transferred ?? 0) > 0);
+  await redisDataLoss({ downMs: 500 }).inject(targetOf(vm, handle.workflowId));
+  const report = await handle.result();
+  t.diagnostic(`outcome ${report.outcome}, first error: ${JSON.stringify(report.firstError)}`);
+  assert.ok(['completed', 'rolled-back'].includes(report.outcome), JSON.stringify(report));
+  assert.ok(
+    report.firstError || report.outcome === 'completed',
+    'a rolled-back migration keeps its first error',
+  );
+  const copies = await waitFor(
+    'the incoming guest is gone or took over',
+    () => copiesOf(vm),
+    (c) => c.length === 1,
+  );
+  const running = copies.filter((c) => c.running);
+  assert.ok(running.length <= 1, `at most one running copy: ${JSON.stringify(copies)}`);
+  const lease = await waitFor(
+    'the lease settles',
+    () => new DiskLeases(redis).holderOf(`${vm}-disk0`),
+    (l) => (running[0] ? l?.host === running[0].host : true),
+  );
+  if (running[0]) assert.equal(lease?.host, running[0].host, 'the disk lease is with the running copy');
+  else assert.ok(!lease || lease.host === copies[0]!.host, 'no other host holds the paused copy’s disk');
+  assert.equal(await new AutokillLeases(redis).holder(vm), undefined, 'no autokill lease left');
+  t.diagnostic(`copies after the loss: ${JSON.stringify(copies)}, lease: ${JSON.stringify(lease)}`);
+});
+
+test('redis-loss - after the switchover, before Finish: rolled back, the paused source stays paused and holds nothing', async (t) => {
+  const vm = uniqueName('vm');
+  const r = await ferry('guest', 'start', vm, '--host', hostA, '--memory', '64', '--dirty-rate', '500');
+  assert.equal(r.status, 0, r.stderr);
+  const handle = await ctl.start({ vm, source: hostA, destination: hostB, holdBefore: ['finish'] });
+  await ctl.waitFor(handle, (p) => p.state === 'held', 120_000);
+  assert.deepEqual(await copiesOf(vm), [
+    { host: hostA, running: false },
+    { host: hostB, running: false },
+  ]);
+  await redisDataLoss({ downMs: 500 }).inject(targetOf(vm, handle.workflowId));
+  await handle.signal(resume);
+  const report = await handle.result();
+  t.diagnostic(`outcome ${report.outcome}, first error: ${JSON.stringify(report.firstError)}`);
+  assert.equal(report.outcome, 'rolled-back', JSON.stringify(report));
+  assert.equal(report.firstError?.phase, 'finish', JSON.stringify(report.firstError));
+  // The incoming guest lost its autokill lease with the data: its host killed it.
+  const copies = await waitFor(
+    'one copy left',
+    () => copiesOf(vm),
+    (c) => c.length === 1,
+  );
+  assert.deepEqual(
+    copies,
+    [{ host: hostA, running: false }],
+    'the source stays paused: its lockstate is gone',
+  );
+  // Give the source's agent a few heartbeats: it must not take a lease for a guest it cannot vouch for.
+  await new Promise((res) => setTimeout(res, 5000));
+  assert.equal(await new DiskLeases(redis).holderOf(`${vm}-disk0`), undefined, 'nobody holds its disk');
+  assert.equal(await new AutokillLeases(redis).holder(vm), undefined, 'no autokill lease left');
+  assert.deepEqual(await copiesOf(vm), [{ host: hostA, running: false }]);
+});
