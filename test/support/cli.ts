@@ -3,11 +3,27 @@ import { join } from 'node:path';
 
 const CLI = join(import.meta.dirname, '..', '..', 'cli', 'bin.mjs');
 
+export interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
 /** Runs `ferry ...` as a user would; asynchronously, so listeners in the test process keep answering. */
-export function ferry(...args: string[]) {
-  return new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 240_000 }, (err, stdout, stderr) => {
-      resolve({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+export function ferry(...args: string[]): Promise<CliResult> {
+  return ferryWithin(240_000, ...args);
+}
+
+/** `ferry ...` for commands that take minutes (the demo); killed after `timeoutMs`, which says so. */
+export function ferryWithin(timeoutMs: number, ...args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
+      const killed = err?.killed ? `\n(killed after ${timeoutMs} ms)` : '';
+      resolve({
+        status: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
+        stdout,
+        stderr: stderr + killed,
+      });
     });
   });
 }
