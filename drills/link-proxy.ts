@@ -98,7 +98,7 @@ class Pipe {
       if (this.link.closed) return;
       let n = rest.length;
       const rule = this.clientToServer ? this.link.proxy.nextRule(this.offset, rest.length) : undefined;
-      if (rule) n = Math.min(n, rule.offset - this.offset);
+      if (rule) n = Math.min(n, Math.max(0, rule.offset - this.offset));
       n = await this.link.proxy.allowance(n, this.clientToServer);
       if (n > 0) {
         const slice = rest.subarray(0, n);
@@ -252,7 +252,8 @@ export class LinkProxy {
 
   /**
    * Cuts (resets) every connection once a connection's client→server stream reaches `offset`:
-   * exactly `offset` bytes of that connection reach the server. One-shot; resolves when it fired.
+   * exactly `offset` bytes of that connection reach the server. One-shot; resolves when it fired,
+   * with the offset it fired at (a connection already past `offset` is cut at its next byte).
    */
   cutAt(offset: number): Promise<RuleFired> {
     return this.arm('cut', offset);
@@ -335,9 +336,8 @@ export class LinkProxy {
   }
 
   nextRule(offset: number, length: number): Rule | undefined {
-    return this.rules
-      .filter((r) => r.offset >= offset && r.offset < offset + length)
-      .sort((a, b) => a.offset - b.offset)[0];
+    // A rule armed after a connection passed its offset fires at that connection's next byte.
+    return this.rules.filter((r) => r.offset < offset + length).sort((a, b) => a.offset - b.offset)[0];
   }
 
   consume(rule: Rule): void {

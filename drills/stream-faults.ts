@@ -44,7 +44,8 @@ async function fired<T>(what: Promise<T>, ms: number, message: string, disarm: (
 /**
  * The stream to the destination reset once it carried `offset` bytes (drawn from `seed` in
  * 1–32 MiB unless given), counted from the start of the tunnel connection (its header included):
- * inject it before the stream starts (Begin or Prepare); inject() returns when the cut happened.
+ * injected before the stream starts (at Begin or Prepare) it fires exactly there; injected once
+ * the stream is past it, at the next byte. inject() returns when the cut happened.
  */
 export function streamCut(
   opts: { seed?: number; offset?: number; range?: { min: number; max: number }; armTimeoutMs?: number } = {},
@@ -68,8 +69,8 @@ export function streamCut(
 }
 
 /**
- * One byte of the stream to the destination flipped at `offset` (as streamCut counts it; inject
- * before the stream starts); inject() returns once the flipped byte passed.
+ * One byte of the stream to the destination flipped at `offset` (as streamCut counts it, and as
+ * late); inject() returns once the flipped byte passed.
  */
 export function streamCorrupt(
   opts: { seed?: number; offset?: number; range?: { min: number; max: number }; armTimeoutMs?: number } = {},

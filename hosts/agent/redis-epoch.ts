@@ -18,7 +18,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../infra/logging/logger.ts';
-import { DiskLeases, isDiskLeaseError } from '../../infra/redis/disk-leases.ts';
+import { isDiskLeaseError } from '../../infra/redis/disk-leases.ts';
 import { claimPlacement } from '../../infra/redis/placement.ts';
 import type { GuestManager } from './guests.ts';
 import type { GuestLeases } from './recorded-leases.ts';
@@ -43,8 +43,8 @@ export class RedisEpoch {
   /** Sets the epoch if Redis has none, and says whether the one this host knew is gone. */
   async check(): Promise<EpochCheck> {
     const reply = await this.redis.multi().set(EPOCH_KEY, randomUUID(), 'NX').get(EPOCH_KEY).exec();
-    const current = String(reply?.[1]?.[1] ?? '');
-    if (current === '') throw new Error(`Redis did not return ${EPOCH_KEY}`);
+    const current = reply?.[1]?.[1];
+    if (typeof current !== 'string' || current === '') throw new Error(`Redis did not return ${EPOCH_KEY}`);
     const was = this.known;
     if (was !== current) {
       writeFileSync(this.file, current + '\n');
@@ -113,7 +113,7 @@ export async function reassertAfterLoss(deps: ReassertDeps): Promise<ReassertRep
     ...report,
     hint:
       report.leftPaused.length > 0
-        ? `paused guests stay paused: if one runs elsewhere, \`ferry guest kill VM\`; if it runs nowhere, resume it (its disk leases are free) with \`ferry guest resume VM --host ${host}\``
+        ? `paused guests stay paused: if one runs elsewhere, \`ferry guest kill VM --host ${host}\`; if it runs nowhere, \`ferry guest resume VM --host ${host}\` (takes its disk leases first)`
         : undefined,
   });
   return report;
@@ -126,10 +126,4 @@ async function pauseForConflict(deps: ReassertDeps, vm: string, why: string): Pr
     host: deps.host,
     why,
   });
-}
-
-/** Who holds `vm`'s disks now (for reports and tests). */
-export async function diskHolders(redis: Redis, disks: string[]): Promise<(string | undefined)[]> {
-  const leases = new DiskLeases(redis);
-  return Promise.all(disks.map(async (d) => (await leases.holderOf(d))?.host));
 }

@@ -218,3 +218,21 @@ test('link proxy - a blackhole of one peer address holds only the connections fr
     await proxy.close();
   }
 });
+
+test('link proxy - a cut armed after the stream passed its offset fires at the next byte', async () => {
+  const proxy = await open(sinkPort, 'sink-late-cut');
+  try {
+    const before = received.length;
+    const s = await dial(proxy);
+    const ended = closed(s);
+    s.write(randomBytes(50_000));
+    await waitUntil(() => Buffer.concat(received[before] ?? []).length === 50_000, 'the first bytes arrived');
+    const fired = proxy.cutAt(10_000);
+    s.write(randomBytes(1000));
+    assert.deepEqual(await fired, { rule: 'cut', offset: 50_000, connection: 1 });
+    assert.equal(await ended, 'ECONNRESET');
+    assert.equal(Buffer.concat(received[before]!).length, 50_000, 'nothing after the cut reached the server');
+  } finally {
+    await proxy.close();
+  }
+});
