@@ -225,4 +225,34 @@ test('redis-loss - after the switchover, before Finish: rolled back, the paused 
   assert.equal(await new DiskLeases(redis).holderOf(`${vm}-disk0`), undefined, 'nobody holds its disk');
   assert.equal(await new AutokillLeases(redis).holder(vm), undefined, 'no autokill lease left');
   assert.deepEqual(await copiesOf(vm), [{ host: hostA, running: false }]);
+  // The operator: it runs nowhere else, so resume it; its disk lease is taken first.
+  const resumed = await ferry('guest', 'resume', vm, '--host', hostA);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.deepEqual(await copiesOf(vm), [{ host: hostA, running: true }]);
+  assert.equal((await new DiskLeases(redis).holderOf(`${vm}-disk0`))?.host, hostA);
+  assert.equal(await placementOf(redis, vm), hostA);
+  await runHostOperation(cfg, hostA, 'killGuest', vm, 'test cleanup');
+});
+
+test('redis-loss - after Finish, before Confirm: completed, the destination keeps the VM and its lease, the paused source goes', async (t) => {
+  const vm = uniqueName('vm');
+  const r = await ferry('guest', 'start', vm, '--host', hostA, '--memory', '64', '--dirty-rate', '500');
+  assert.equal(r.status, 0, r.stderr);
+  const handle = await ctl.start({ vm, source: hostA, destination: hostB, holdBefore: ['confirm'] });
+  await ctl.waitFor(handle, (p) => p.state === 'held', 120_000);
+  await redisDataLoss({ downMs: 500 }).inject(targetOf(vm, handle.workflowId));
+  // The destination re-asserts what its running guest holds before Confirm runs.
+  await waitFor(
+    'the destination re-asserts the lease',
+    () => new DiskLeases(redis).holderOf(`${vm}-disk0`),
+    (l) => l?.host === hostB,
+  );
+  await handle.signal(resume);
+  const report = await handle.result();
+  t.diagnostic(`outcome ${report.outcome}, first error: ${JSON.stringify(report.firstError)}`);
+  assert.equal(report.outcome, 'completed', JSON.stringify(report));
+  assert.deepEqual(await copiesOf(vm), [{ host: hostB, running: true }]);
+  assert.equal((await new DiskLeases(redis).holderOf(`${vm}-disk0`))?.host, hostB);
+  assert.equal(await placementOf(redis, vm), hostB);
+  await runHostOperation(cfg, hostB, 'killGuest', vm, 'test cleanup');
 });

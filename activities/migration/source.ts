@@ -199,6 +199,28 @@ export function createSourceActivities(deps: PhaseDeps) {
       return asPhase(async () => {
         const { migrationId, vm } = input;
         const record = await jobs.get(vm, host);
+        if (record === undefined && !input.cancelled && input.cookie !== null && guests.has(vm)) {
+          // No job, yet the guest is still here: Redis lost its data after the switchover (a
+          // retried Confirm finds the guest gone too). The Finish cookie says the destination
+          // resumed it, so this paused copy goes, as Confirm would have done; a running one is
+          // not this migration's to touch.
+          if (!(await guests.qmp(vm).execute('query-status')).running) {
+            await readCookie(deps, input.cookie, { migrationId, vm, phase: 'finish', reader: 'confirm' });
+            await guests.kill(
+              vm,
+              `migrated to ${input.destination} (its job was lost with Redis's data)`,
+              migrationId,
+            );
+            phaseEvent(
+              migrationId,
+              vm,
+              'confirm',
+              'normal',
+              'source guest killed (job lost with Redis data)',
+            );
+            return { action: 'killed' as const };
+          }
+        }
         if (record?.owner !== migrationId) return { action: 'nothing' as const };
         const job = { vm, host, job: 'MIGRATION_OUT' as const, owner: migrationId };
         if (!input.cancelled) {
