@@ -36,7 +36,7 @@ const OptionsSchema = z
 const line = (r: DrillResult) =>
   `${r.passed ? 'PASS' : 'FAIL'} ${r.name} (${r.seconds} s${r.outcome ? `, ${r.outcome}` : ''}${
     r.firstErrorPhase ? ` at ${r.firstErrorPhase}` : ''
-  })${r.why ? `: ${r.why}` : ''}`;
+  }${r.downMs !== undefined ? `, down ${(r.downMs / 1000).toFixed(1)} s` : ''})${r.why ? `: ${r.why}` : ''}`;
 
 export function registerDrill(program: Command): void {
   program

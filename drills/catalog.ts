@@ -23,6 +23,12 @@ export interface Expectation {
   outcomes: Outcome[];
   /** The phases a rolled-back migration's first error may name. */
   errorPhases: DrillPhase[];
+  /**
+   * What holds instead when the fault lasted longer than the autokill TTL (from the kill until the
+   * process was back): the destination then rightly kills its incoming guest, a controller it
+   * cannot tell from a dead one.
+   */
+  pastAutokill?: Omit<Expectation, 'pastAutokill'>;
 }
 
 export interface Drill {
@@ -41,13 +47,15 @@ const laterPhases = (p: DrillPhase) => DRILL_PHASES.slice(DRILL_PHASES.indexOf(p
  * fault's phase or later (never `failed`, never an error before the fault). Narrower where the
  * protocol decides: a lost controller only delays (Temporal resumes it); an agent killed in
  * Perform breaks the stream (rolled back at Perform); from Confirm on (and a source lost in
- * Finish) the destination already runs the guest, so it completes.
+ * Finish) the destination already runs the guest, so it completes. A controller back only after
+ * the autokill TTL (its restart is slow on a loaded machine) may lose the incoming guest: then it
+ * may roll back too.
  */
 export function expectationOf(faultName: string, phase: DrillPhase): Expectation {
   const any: Expectation = { outcomes: ['completed', 'rolled-back'], errorPhases: laterPhases(phase) };
   const completes: Expectation = { outcomes: ['completed'], errorPhases: [] };
   const rollsBackAtPerform: Expectation = { outcomes: ['rolled-back'], errorPhases: ['perform'] };
-  if (faultName === 'kill-controller') return completes;
+  if (faultName === 'kill-controller') return { ...completes, pastAutokill: any };
   if (faultName.startsWith('kill-') && faultName.includes('-agent')) {
     if (phase === 'perform') return rollsBackAtPerform;
     if (phase === 'confirm') return completes;

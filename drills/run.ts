@@ -57,6 +57,8 @@ export interface DrillResult {
   outcome?: string;
   firstErrorPhase?: string;
   migrationId?: string;
+  /** From the fault until the broken process or service was back (restarted and ready). */
+  downMs?: number;
   /** From the fault to the migration's end, and to the cluster found clean (verdict passed). */
   faultToEndMs?: number;
   faultToCleanMs?: number;
@@ -133,6 +135,7 @@ export async function runDrill(
       if (drill.fault.heal) {
         await sleep(drill.fault.healAfterMs ?? 0);
         await drill.fault.heal(cluster);
+        result.downMs = Date.now() - faultAt;
       }
       report = await resultOf(handle, s.endTimeoutMs);
     }
@@ -141,7 +144,7 @@ export async function runDrill(
     if (report.firstError) result.firstErrorPhase = report.firstError.phase;
     await cluster.restoreAll();
 
-    const outcomeWrong = checkOutcome(drill, report);
+    const outcomeWrong = checkOutcome(drill, report, (result.downMs ?? 0) >= s.autokillTtlMs);
     if (outcomeWrong) throw new DrillFailed(outcomeWrong);
     const memoryWrong = checkMemory(cluster, report);
     if (memoryWrong) throw new DrillFailed(memoryWrong);

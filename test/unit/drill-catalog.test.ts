@@ -78,3 +78,18 @@ test('drill seed - the same seed gives the same schedule, another seed another',
     assert.ok(d.performAtBytes >= 1024 * 1024 && d.performAtBytes <= 16 * 1024 * 1024);
   }
 });
+
+test('drill verdict - a controller lost for less than the autokill TTL must complete; lost for longer, it may roll back', () => {
+  const drill = findDrill(buildCatalog(), 'kill-controller@perform')!;
+  const autokilled = {
+    phase: 'finish' as const,
+    host: 'b',
+    vm: 'vm',
+    type: 'X',
+    message: 'no incoming migration',
+  };
+  const rolledBack = report({ outcome: 'rolled-back', firstError: autokilled });
+  assert.match(checkOutcome(drill, rolledBack) ?? '', /expected completed/);
+  assert.equal(checkOutcome(drill, rolledBack, true), undefined);
+  assert.match(checkOutcome(drill, report({ outcome: 'failed' }), true) ?? '', /ended failed/);
+});
