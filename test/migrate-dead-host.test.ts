@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { resume } from '../workflows/migration/messages.ts';
+import type { MigrationReport } from '../workflows/migration/types.ts';
 import { twoAgents, type TwoAgents } from './support/agents.ts';
 import { ferry } from './support/cli.ts';
 import { assertSettled } from './support/cluster-state.ts';
@@ -39,48 +40,41 @@ async function stopAgent(host: string): Promise<void> {
   assert.equal(r.status, 0, r.stderr);
 }
 
-test('migrate - the destination is down: Prepare is not picked up, rolled back without a cancelled Finish', async () => {
+/** Migrates a fresh guest while `down`'s agent is stopped; starts it again, checks the VM stayed. */
+async function migrateWhileDown(down: string): Promise<MigrationReport> {
   const vm = uniqueName('vm');
   await agents.startGuest(vm, '--memory', '48');
-  await stopAgent(agents.destination);
+  await stopAgent(down);
+  let report: MigrationReport;
   try {
-    const report = await ctl.run({
+    report = await ctl.run({
       vm,
       source: agents.source,
       destination: agents.destination,
       hostPickupTimeoutMs: 2000,
     });
-    assert.equal(report.outcome, 'rolled-back');
-    assert.deepEqual(
-      [report.firstError?.phase, report.firstError?.host, report.firstError?.type],
-      ['prepare', agents.destination, 'HostUnavailable'],
-    );
-    assert.deepEqual(phasesOf(report), ['begin/normal/ok', 'prepare/normal/failed', 'confirm/cancelled/ok']);
-    assert.equal(report.runsOn, agents.source);
   } finally {
-    await agents.start(agents.destination);
+    await agents.start(down);
   }
+  assert.equal(report.outcome, 'rolled-back');
   await assertSettled(cfg, redis, vm, [agents.source, agents.destination], { runsOn: agents.source });
+  return report;
+}
+
+test('migrate - the destination is down: Prepare is not picked up, rolled back without a cancelled Finish', async () => {
+  const report = await migrateWhileDown(agents.destination);
+  assert.deepEqual(
+    [report.firstError?.phase, report.firstError?.host, report.firstError?.type],
+    ['prepare', agents.destination, 'HostUnavailable'],
+  );
+  assert.deepEqual(phasesOf(report), ['begin/normal/ok', 'prepare/normal/failed', 'confirm/cancelled/ok']);
+  assert.equal(report.runsOn, agents.source);
 });
 
 test('migrate - the source is down: Begin is not picked up, nothing to undo, the guest stays', async () => {
-  const vm = uniqueName('vm');
-  await agents.startGuest(vm, '--memory', '48');
-  await stopAgent(agents.source);
-  try {
-    const report = await ctl.run({
-      vm,
-      source: agents.source,
-      destination: agents.destination,
-      hostPickupTimeoutMs: 2000,
-    });
-    assert.equal(report.outcome, 'rolled-back');
-    assert.deepEqual([report.firstError?.phase, report.firstError?.type], ['begin', 'HostUnavailable']);
-    assert.deepEqual(phasesOf(report), ['begin/normal/failed']);
-  } finally {
-    await agents.start(agents.source);
-  }
-  await assertSettled(cfg, redis, vm, [agents.source, agents.destination], { runsOn: agents.source });
+  const report = await migrateWhileDown(agents.source);
+  assert.deepEqual([report.firstError?.phase, report.firstError?.type], ['begin', 'HostUnavailable']);
+  assert.deepEqual(phasesOf(report), ['begin/normal/failed']);
 });
 
 test('migrate - the destination goes down after Perform: Finish is not picked up, the source resumes, the restarted destination drops its incoming guest', async () => {
