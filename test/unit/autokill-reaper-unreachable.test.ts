@@ -14,14 +14,20 @@ function fakes(holder: () => Promise<{ owner: string; host: string; ttlMs: numbe
     log: createLogger('reaper-test', 'error'),
     guests: {
       has: () => true,
-      kill: async (vm: string) => void killed.push(vm),
+      kill: (vm: string) => {
+        killed.push(vm);
+        return Promise.resolve();
+      },
     },
     autokill: {
       holder,
-      claim: async ({ vm }: { vm: string }) => (claimed.push(vm), true),
-      watchExpiry: async () => async () => undefined,
+      claim: ({ vm }: { vm: string }) => {
+        claimed.push(vm);
+        return Promise.resolve(true);
+      },
+      watchExpiry: () => Promise.resolve(() => Promise.resolve()),
     },
-    jobs: { finish: async () => undefined },
+    jobs: { finish: () => Promise.resolve() },
   } as unknown as ReaperDeps;
   return { deps, killed, claimed };
 }
@@ -50,11 +56,8 @@ test('autokill reaper - Redis silent within the lease: the guest lives', async (
 });
 
 test('autokill reaper - a lease read alive extends how long silence is tolerated', async () => {
-  let answer: () => Promise<{ owner: string; host: string; ttlMs: number } | undefined> = async () => ({
-    owner: 'm-3',
-    host: 'h1',
-    ttlMs: 60_000,
-  });
+  let answer: () => Promise<{ owner: string; host: string; ttlMs: number } | undefined> = () =>
+    Promise.resolve({ owner: 'm-3', host: 'h1', ttlMs: 60_000 });
   const { deps, killed } = fakes(() => answer());
   const reaper = new AutokillReaper(deps);
   reaper.watch('vm-3', 'm-3', 10);
