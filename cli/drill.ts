@@ -51,7 +51,8 @@ export function registerDrill(program: Command): void {
     .description('crash-recovery drills: a real fault at a real moment of a migration, then the verdict')
     .action(async (name: string | undefined, raw: Record<string, unknown>) => {
       const opts = OptionsSchema.parse(raw);
-      const sources = await drillSources();
+      const cfg = loadConfig();
+      const sources = await drillSources(cfg);
       const catalog = buildCatalog(sources.faults);
       const modes = [name !== undefined, opts.list, opts.matrix, opts.seed !== undefined].filter(Boolean);
       if (modes.length !== 1) {
@@ -91,7 +92,6 @@ export function registerDrill(program: Command): void {
           });
         }
       }
-      const cfg = loadConfig();
       await stackUp(cfg, () => undefined);
       const log = createLogger('drill', 'warn');
       // Ctrl-C: the drill's hosts, guests and controller are stopped before the command ends.

@@ -17,6 +17,8 @@ export type Moment = 'held' | 'entered';
 
 export interface DrillFault extends Fault {
   readonly moment?: Moment;
+  /** The phases where it means something (default all five): a stream fault needs the stream. */
+  readonly phases?: readonly DrillPhase[];
 }
 
 export interface Expectation {
@@ -77,11 +79,11 @@ export function serviceFaults(): DrillFault[] {
 }
 
 /** Every drill: these faults × the five phases, then the two agents never restarted (in Perform). */
-export function buildCatalog(extra: Fault[] = []): Drill[] {
+export function buildCatalog(extra: DrillFault[] = []): Drill[] {
   const faults: DrillFault[] = [...processFaults(), ...serviceFaults(), ...extra];
   const drills: Drill[] = [];
   for (const fault of faults) {
-    for (const phase of DRILL_PHASES) {
+    for (const phase of fault.phases ?? DRILL_PHASES) {
       drills.push({ name: `${fault.name}@${phase}`, fault, phase, expect: expectationOf(fault.name, phase) });
     }
   }

@@ -1,7 +1,6 @@
 // `ferry drill --seed N`: random fault schedules over many migrations, the same schedule for the
 // same seed. Each migration draws a fault that heals (an agent, the controller or a service), a
 // phase, a heal delay and, in Perform, the byte count at which it fires.
-import type { Fault } from './fault.ts';
 import { DRILL_PHASES } from './fault.ts';
 import { expectationOf, type Drill, type DrillFault } from './catalog.ts';
 import { killAgent, killController } from './process-faults.ts';
@@ -36,7 +35,7 @@ const MAKERS: FaultMaker[] = [
 ];
 
 /** The schedule of `migrations` drills for `seed`; faults from elsewhere (`extra`) keep their own delay. */
-export function schedule(seed: number, migrations: number, extra: Fault[] = []): ScheduledDrill[] {
+export function schedule(seed: number, migrations: number, extra: DrillFault[] = []): ScheduledDrill[] {
   const next = prng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
   const makers: FaultMaker[] = [
@@ -50,7 +49,7 @@ export function schedule(seed: number, migrations: number, extra: Fault[] = []):
   return Array.from({ length: migrations }, (_, i) => {
     const healAfterMs = pick(HEAL_DELAYS_MS);
     const fault = pick(makers)(healAfterMs);
-    const phase = pick(DRILL_PHASES);
+    const phase = pick(fault.phases ?? DRILL_PHASES);
     const performAtBytes = Math.round((1 + next() * 15) * MiB);
     const at = phase === 'perform' ? `${(performAtBytes / MiB).toFixed(1)}MiB` : phase;
     return {
