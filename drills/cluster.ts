@@ -63,7 +63,11 @@ export function ferryCli(
   });
 }
 
-const lastLine = (s: string) => s.trim().split('\n').at(-1) ?? '';
+/** The line of a failed command that says why: ferry's own one-line error, else the first line. */
+const lastLine = (s: string) => {
+  const lines = s.trim().split('\n');
+  return lines.find((l) => l.startsWith('ferry:')) ?? lines[0] ?? '';
+};
 
 /** The clusters open in this process, for an interrupted drill command to clean up. */
 const openClusters = new Set<DrillCluster>();
