@@ -207,6 +207,8 @@ test('links - partition-destination longer than the leases: its incoming guest d
   const diedAfterMs = Date.now() - partitionedAt;
   assert.equal(isSameProcessAlive(incoming), false, 'the incoming guest died while its host was partitioned');
   t.diagnostic(`incoming guest killed ${diedAfterMs} ms into the partition`);
+  // Its registration (6 s TTL) lapsed meanwhile: the cluster sees the host down.
+  assert.equal(await new HostRegistry(redis).read(hostB), undefined, 'the partitioned host looks down');
   await new Promise((r) => setTimeout(r, Math.max(0, (fault.healAfterMs ?? 0) - diedAfterMs)));
   await fault.heal?.(target);
   const report = await handle.result();
