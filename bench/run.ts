@@ -20,6 +20,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   drain: async () => (await import('./drain.ts')).default,
   replay: async () => (await import('./replay.ts')).default,
   overhead: async () => (await import('./overhead.ts')).default,
+  recovery: async () => (await import('./recovery.ts')).default,
 };
 
 try {
