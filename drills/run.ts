@@ -221,7 +221,10 @@ async function resultOf(handle: WorkflowHandle<typeof migrate>, timeoutMs: numbe
     if (remaining <= 0)
       throw new DrillFailed(`the migration did not end within ${timeoutMs / 1000} s of the fault`);
     try {
-      const r = await Promise.race([handle.result(), sleep(remaining).then(() => undefined)]);
+      const r = await Promise.race([
+        handle.result(),
+        sleep(remaining, undefined, { ref: false }).then(() => undefined),
+      ]);
       if (r) return r;
     } catch (err) {
       if (err instanceof WorkflowFailedError)
