@@ -46,7 +46,12 @@ export class SavevmError extends FerryError {
  * newline or an escape sequence there, which must not break the one-line error or the terminal.
  */
 function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  let out = '';
+  for (const c of text) {
+    const code = c.charCodeAt(0);
+    out += code < 0x20 || code === 0x7f ? `\\x${code.toString(16).padStart(2, '0')}` : c;
+  }
+  return out;
 }
 
 export function isSavevmError(err: unknown): err is SavevmError {
