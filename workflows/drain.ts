@@ -18,6 +18,7 @@ import { planPlacement } from './cluster/placement.ts';
 import { limitsOf } from './cluster/limits.ts';
 import type { ClusterOpProgress, ClusterOpReport, DrainInput } from './cluster/types.ts';
 import { describeFailure } from './migration/failure.ts';
+import { runTagOf } from './cluster/run-tag.ts';
 
 /** Listings after the first: guests that arrived during the drain, or were still arriving. */
 const MAX_ROUNDS = 10;
@@ -29,7 +30,7 @@ export async function drain(input: DrainInput): Promise<ClusterOpReport> {
   const startedAt = new Date().toISOString();
   let state: ClusterOpProgress['state'] = 'listing';
   const engine = new MoveEngine({
-    runTag: runId.slice(0, 8),
+    runTag: runTagOf(runId),
     limits,
     // One source: more lanes than its outbound limit would only wait.
     lanes: Math.min(limits.cluster, limits.perSource),

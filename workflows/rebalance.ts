@@ -16,6 +16,7 @@ import {
   type RebalanceInput,
 } from './cluster/types.ts';
 import { describeFailure } from './migration/failure.ts';
+import { runTagOf } from './cluster/run-tag.ts';
 
 export async function rebalance(input: RebalanceInput): Promise<ClusterOpReport> {
   const { workflowId, runId } = workflowInfo();
@@ -28,7 +29,7 @@ export async function rebalance(input: RebalanceInput): Promise<ClusterOpReport>
   let state: ClusterOpProgress['state'] = 'listing';
   const view = () => clusterOps().clusterView({ hosts: input.hosts });
   const engine = new MoveEngine({
-    runTag: runId.slice(0, 8),
+    runTag: runTagOf(runId),
     limits,
     lanes: limits.cluster,
     migration: input.migration ?? {},
