@@ -1,5 +1,5 @@
 // Activities of the controller itself (the worker that runs migration workflows), not of a host.
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Outbox } from '../hosts/agent/outbox.ts';
 import type { AutokillLeases } from '../infra/redis/autokill.ts';
 import type { MigrationReport } from '../workflows/migration/types.ts';
@@ -42,10 +42,15 @@ export function createControlActivities(deps: ControlDeps) {
         try {
           await ctx.sleep(every); // throws when the workflow stops the keepalive
         } catch (err) {
-          // Stopped: Finish took the lease (nothing left to drop), or the migration is rolling
-          // back and its incoming guest must go. Dropping the lease now, rather than letting it
-          // lapse a TTL later, lets the VM be migrated again at once (a drain's retry).
-          await deps.autokill.drop({ vm: input.vm, owner: input.migrationId }).catch(() => undefined);
+          // Stopped by the workflow (or the workflow is over): Finish took the lease (nothing left
+          // to drop), or the migration is rolling back and its incoming guest must go. Dropping
+          // the lease now, rather than letting it lapse a TTL later, lets the VM be migrated again
+          // at once (a drain's retry). A controller shutting down or a timed-out attempt says
+          // nothing of the kind: the next attempt, on a controller that is up, renews it.
+          const reason = err instanceof CancelledFailure ? err.message : '';
+          if (reason === 'CANCELLED' || reason === 'NOT_FOUND') {
+            await deps.autokill.drop({ vm: input.vm, owner: input.migrationId }).catch(() => undefined);
+          }
           throw err;
         }
       }
