@@ -4,7 +4,6 @@
 // interface, and the end is checked as every migration test checks it (one running copy, no job
 // or lease left, the disk lease with the guest, a first error where the fault was).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
@@ -19,12 +18,11 @@ import type { Config } from '../infra/config.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import type { MigrateInput } from '../workflows/migration/types.ts';
-import { ferry } from './support/cli.ts';
+import { ferry, ferryWithEnv } from './support/cli.ts';
 import { assertSettled } from './support/cluster-state.ts';
 import { startTestController, type TestController } from './support/migrate.ts';
 import { realStack, uniqueName } from './support/stack.ts';
 
-const CLI = join(import.meta.dirname, '..', 'cli', 'bin.mjs');
 /**
  * These four passed on the loaded dev machine and failed on a quiet clean-clone run (2026-11-23):
  * the plain migration through the links broke with ECONNRESET; the corrupted byte did not stop
@@ -43,17 +41,7 @@ let ctl: TestController;
 let redis: Redis;
 
 /** `ferry ...` with the environment of a host's links (its Redis and Temporal through proxies). */
-function ferryWith(env: Record<string, string>, ...args: string[]) {
-  return new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { timeout: 240_000, env: { ...process.env, ...env } },
-      (err, stdout, stderr) =>
-        resolve({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const ferryWith = (env: Record<string, string>, ...args: string[]) => ferryWithEnv(env, 240_000, ...args);
 
 const startHost = async (h: string) => {
   const l = links[h]!;

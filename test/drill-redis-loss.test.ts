@@ -3,7 +3,6 @@
 // stack's): the agents notice (the epoch), re-assert the placements and disk leases of the guests
 // they run, and a migration caught in the middle ends without two running copies or two holders.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,9 +23,9 @@ import { placementOf } from '../infra/redis/placement.ts';
 import { startService, stopService } from '../infra/stack/stack.ts';
 import { resume } from '../workflows/migration/messages.ts';
 import { startTestController, type TestController } from './support/migrate.ts';
+import { ferryWithEnv } from './support/cli.ts';
 import { realStack, uniqueName } from './support/stack.ts';
 
-const CLI = join(import.meta.dirname, '..', 'cli', 'bin.mjs');
 const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
 const hosts = [hostA, hostB];
 const addressOf: Record<string, string> = { [hostA]: '127.0.3.11', [hostB]: '127.0.3.12' };
@@ -38,17 +37,7 @@ let stateDir: string;
 let redisStarted = false;
 
 /** `ferry ...` against this test's own Redis and state dir. */
-function ferry(...args: string[]) {
-  return new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { timeout: 240_000, env: { ...process.env, ...env } },
-      (err, stdout, stderr) =>
-        resolve({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const ferry = (...args: string[]) => ferryWithEnv(env, 240_000, ...args);
 
 /** A free port below the ephemeral range (see README "Configuration"). */
 async function freeLowPort(): Promise<number> {
