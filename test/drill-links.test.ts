@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
-import type { DrillTarget, Fault } from '../drills/fault.ts';
+import type { Fault } from '../drills/fault.ts';
 import { openHostLinks, type HostLinks } from '../drills/links.ts';
 import { partitionHost } from '../drills/partition.ts';
 import { slowLink, streamCorrupt, streamCut } from '../drills/stream-faults.ts';
@@ -15,12 +15,12 @@ import { hostStateDir } from '../hosts/agent/identity.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';
 import { isSameProcessAlive, readLivePidFile } from '../infra/process/pid-file.ts';
 import type { Config } from '../infra/config.ts';
-import { createLogger } from '../infra/logging/logger.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import type { MigrateInput } from '../workflows/migration/types.ts';
 import { ferry, ferryWithEnv } from './support/cli.ts';
 import { assertSettled } from './support/cluster-state.ts';
 import { startTestController, type TestController } from './support/migrate.ts';
+import { faultTarget } from './support/drill-target.ts';
 import { realStack, uniqueName } from './support/stack.ts';
 
 /**
@@ -77,22 +77,8 @@ async function busyGuest(): Promise<string> {
   return vm;
 }
 
-function targetOf(vm: string, migrationId: string): DrillTarget {
-  const no = () => Promise.reject(new Error('not part of the link drills'));
-  return {
-    cfg,
-    redis,
-    log: createLogger('drill-links', 'error'),
-    vm,
-    source: hostA,
-    destination: hostB,
-    migrationId,
-    killAgent: no,
-    startAgent: no,
-    killController: no,
-    startController: no,
-  };
-}
+const targetOf = (vm: string, migrationId: string) =>
+  faultTarget('drill-links', { cfg, redis, source: hostA, destination: hostB }, vm, migrationId);
 
 /**
  * Starts the migration and injects the fault: a stream fault before the stream starts (it fires

@@ -9,13 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
-import type { DrillTarget } from '../drills/fault.ts';
 import { redisDataLoss } from '../drills/redis-loss.ts';
 import { runHostOperation } from '../cli/host-operation.ts';
 import { EPOCH_KEY } from '../hosts/agent/redis-epoch.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';
 import { loadConfig, type Config } from '../infra/config.ts';
-import { createLogger } from '../infra/logging/logger.ts';
 import { AutokillLeases } from '../infra/redis/autokill.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { DiskLeases } from '../infra/redis/disk-leases.ts';
@@ -24,6 +22,7 @@ import { startService, stopService } from '../infra/stack/stack.ts';
 import { resume } from '../workflows/migration/messages.ts';
 import { startTestController, type TestController } from './support/migrate.ts';
 import { ferryWithEnv } from './support/cli.ts';
+import { faultTarget } from './support/drill-target.ts';
 import { realStack, uniqueName } from './support/stack.ts';
 
 const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
@@ -91,22 +90,8 @@ after(async () => {
   if (stateDir) rmSync(stateDir, { recursive: true, force: true });
 });
 
-function targetOf(vm: string, migrationId: string): DrillTarget {
-  const no = () => Promise.reject(new Error('not part of this drill'));
-  return {
-    cfg,
-    redis,
-    log: createLogger('drill-redis-loss', 'error'),
-    vm,
-    source: hostA,
-    destination: hostB,
-    migrationId,
-    killAgent: no,
-    startAgent: no,
-    killController: no,
-    startController: no,
-  };
-}
+const targetOf = (vm: string, migrationId: string) =>
+  faultTarget('drill-redis-loss', { cfg, redis, source: hostA, destination: hostB }, vm, migrationId);
 
 /** Where `vm` runs: every host whose agent has it, with its run state. */
 async function copiesOf(vm: string): Promise<{ host: string; running: boolean }[]> {
