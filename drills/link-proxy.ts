@@ -345,30 +345,33 @@ export class LinkProxy {
     if (i >= 0) this.rules.splice(i, 1);
   }
 
-  /** How many of `wanted` bytes may go now under the throttle (waits for at least one). */
+  /**
+   * How many of `wanted` bytes may go now under the throttle. Throttled, it hands out a quantum
+   * of about 10 ms of traffic at a time and sleeps for the next: handing out the few bytes that
+   * accrue while one write runs kept the pipe writing in a loop of microtasks that never yielded,
+   * and starved every other link of this process (an agent's Redis reads went unanswered for
+   * over a second, and its autokill killed a healthy incoming guest).
+   */
   async allowance(wanted: number, up: boolean): Promise<number> {
-    if (wanted === 0 || this.rate === null) {
-      if (up) this.bytesUp += wanted;
-      return wanted;
-    }
     for (;;) {
       const rate = this.rate;
-      if (rate === null) {
+      if (wanted === 0 || rate === null) {
         if (up) this.bytesUp += wanted;
         return wanted;
       }
       const now = performance.now();
       const bucket = this.budget[up ? 'up' : 'down'];
-      // A bucket of at most 50 ms of traffic (at least one byte), so a burst stays short.
-      bucket.bytes = Math.min(Math.max(1, rate / 20), bucket.bytes + ((now - bucket.at) * rate) / 1000);
+      const quantum = Math.min(wanted, Math.max(1, Math.floor(rate / 100)));
+      // A bucket of at most 50 ms of traffic (and at least one quantum), so a burst stays short.
+      bucket.bytes = Math.min(Math.max(quantum, rate / 20), bucket.bytes + ((now - bucket.at) * rate) / 1000);
       bucket.at = now;
-      const n = Math.min(wanted, Math.floor(bucket.bytes));
-      if (n >= 1) {
+      if (bucket.bytes >= quantum) {
+        const n = Math.min(wanted, Math.floor(bucket.bytes));
         bucket.bytes -= n;
         if (up) this.bytesUp += n;
         return n;
       }
-      await sleep(Math.max(1, Math.ceil(((1 - bucket.bytes) * 1000) / rate)));
+      await sleep(Math.max(1, Math.ceil(((quantum - bucket.bytes) * 1000) / rate)));
     }
   }
 

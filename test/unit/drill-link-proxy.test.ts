@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
 import { LinkProxy } from '../../drills/link-proxy.ts';
 
@@ -150,6 +151,29 @@ test('link proxy - a throttle holds the stream back until lifted', async () => {
     assert.ok(Buffer.concat(received[before]!).equals(data));
     s.destroy();
   } finally {
+    await proxy.close();
+  }
+});
+
+test('link proxy - throttled, the proxy still yields: this process answers its timers within 100 ms', async () => {
+  const proxy = await open(sinkPort, 'sink-throttle-yields');
+  const lag = monitorEventLoopDelay({ resolution: 5 });
+  try {
+    proxy.throttle(2 * 1024 * 1024);
+    const before = received.length;
+    const s = await dial(proxy);
+    s.write(randomBytes(8 << 20));
+    await new Promise((r) => setTimeout(r, 300));
+    lag.enable();
+    await new Promise((r) => setTimeout(r, 1500));
+    lag.disable();
+    const passed = Buffer.concat(received[before] ?? []).length;
+    // The link proxies of a drill share one event loop: a throttled stream must not starve the others.
+    assert.ok(lag.max < 100e6, `the event loop was held for ${Math.round(lag.max / 1e6)} ms`);
+    assert.ok(passed > 1 << 20 && passed < 5 << 20, `about 2 MiB/s passed (${passed} bytes in 1.8 s)`);
+    s.destroy();
+  } finally {
+    lag.disable();
     await proxy.close();
   }
 });
