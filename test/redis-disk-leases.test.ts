@@ -3,7 +3,12 @@ import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import type { Config } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
-import { DiskLeaseError, DiskLeases, type DiskLease } from '../infra/redis/disk-leases.ts';
+import {
+  DiskLeaseError,
+  DiskLeases,
+  raiseGenerationFloor,
+  type DiskLease,
+} from '../infra/redis/disk-leases.ts';
 import { realStack, uniqueName } from './support/stack.ts';
 
 let cfg: Config;
@@ -221,4 +226,23 @@ test('disk leases - heldBy lists what a host holds', async () => {
     [d2, d3],
     'the index forgets it',
   );
+});
+
+test('disk leases - after a loss of Redis data the generation floor keeps tokens growing', async () => {
+  const [before, after] = [uniqueName('disk'), uniqueName('disk')];
+  const [old] = await leases.acquire(A, [before]);
+  assert.equal(old?.token, 1, 'no loss yet: tokens count from 1');
+  await leases.release(A, [before]);
+  // The loss: the disk's hash is gone with everything else; the first host to notice raises the floor.
+  await redis.del(`${prefix}:disk:${before}`);
+  const floor = await raiseGenerationFloor(redis, prefix);
+  assert.ok(floor > Date.parse('2026-01-01'), `the floor is Redis's clock in ms (${floor})`);
+  assert.equal(await raiseGenerationFloor(redis, prefix), floor, 'set once: a second host finds it');
+  const [again] = await leases.acquire(B, [before]);
+  const [fresh] = await leases.acquire(A, [after]);
+  assert.equal(again?.token, floor + 1, 'a disk leased before the loss gets a token above the old ones');
+  assert.equal(fresh?.token, floor + 1, 'so does a disk never leased');
+  await leases.release(B, [before]);
+  const [next] = await leases.acquire(A, [before]);
+  assert.equal(next?.token, floor + 2, 'then it counts on from there');
 });

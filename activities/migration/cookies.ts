@@ -18,10 +18,25 @@ export class CookieReplayedError extends FerryError {
   readonly code = 'COOKIE_REPLAYED';
 }
 
+export class CookieStaleError extends FerryError {
+  readonly code = 'COOKIE_STALE';
+}
+
 export async function readCookie(
   deps: PhaseDeps,
   wire: string,
-  expect: { migrationId: string; vm: string; phase: CookiePhase; reader: string },
+  expect: {
+    migrationId: string;
+    vm: string;
+    phase: CookiePhase;
+    reader: string;
+    /**
+     * Accept a cookie issued before Redis lost its data. Only for the source's Confirm finding its
+     * job lost with the data: the signed cookie still binds this migration, VM, host and phase, and
+     * what it allows (removing the paused copy the destination resumed) is idempotent.
+     */
+    acrossLoss?: boolean;
+  },
 ): Promise<Cookie> {
   const cookie = parseCookie(wire, deps.clusterSecret, {
     migrationId: expect.migrationId,
@@ -30,11 +45,25 @@ export async function readCookie(
     to: deps.host,
     toUuid: deps.identity.uuid,
   });
+  if (cookie.epoch === undefined) {
+    // Without its epoch, a nonce cannot be checked across a loss of Redis's data.
+    throw new CookieStaleError(
+      `the ${expect.phase} cookie of migration ${expect.migrationId} from ${cookie.from.host} carries no Redis epoch`,
+      { hint: `upgrade ferry on ${cookie.from.host}, then start a new migration` },
+    );
+  }
   const use = await deps.nonces.consume(
     cookie.nonce,
     `${expect.migrationId}:${expect.reader}@${deps.host}`,
     NONCE_TTL_MS,
+    cookie.epoch,
   );
+  if (use === 'stale' && !expect.acrossLoss) {
+    throw new CookieStaleError(
+      `the ${expect.phase} cookie of migration ${expect.migrationId} was issued before Redis lost its data; its nonce is forgotten, so it cannot be told from a replay`,
+      { hint: 'start a new migration' },
+    );
+  }
   if (use === 'replayed') {
     throw new CookieReplayedError(
       `the ${expect.phase} cookie of migration ${expect.migrationId} was already used`,
@@ -44,7 +73,22 @@ export async function readCookie(
   return cookie;
 }
 
-/** A cookie from this host: signed with the cluster secret, naming this host and its UUID as issuer. */
-export function issueCookie(deps: PhaseDeps, cookie: Omit<CookieInput, 'from'>): string {
-  return formatCookie({ ...cookie, from: { host: deps.host, uuid: deps.identity.uuid } }, deps.clusterSecret);
+/**
+ * A cookie from this host: signed with the cluster secret, naming this host and its UUID as
+ * issuer, in Redis's present epoch (mandatory: a reader that cannot check it must refuse it).
+ */
+export async function issueCookie(
+  deps: PhaseDeps,
+  cookie: Omit<CookieInput, 'from' | 'epoch'>,
+): Promise<string> {
+  const epoch = await deps.nonces.currentEpoch();
+  return formatCookie(
+    {
+      ...cookie,
+      from: { host: deps.host, uuid: deps.identity.uuid },
+      epoch,
+      mandatory: [...(cookie.mandatory ?? []), 'epoch'],
+    },
+    deps.clusterSecret,
+  );
 }

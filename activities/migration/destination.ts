@@ -103,7 +103,7 @@ export function createDestinationActivities(deps: PhaseDeps) {
             dirtyPagesPerSecond: def.dirtyPagesPerSecond,
             disks: def.disks,
           });
-          const cookie = issueCookie(deps, {
+          const cookie = await issueCookie(deps, {
             migrationId,
             vm,
             phase: 'prepare',
@@ -192,7 +192,7 @@ export function createDestinationActivities(deps: PhaseDeps) {
             );
           }
           const result = {
-            cookie: finishCookie(migrationId, vm, source, sourceDigest!, sourceDigest!),
+            cookie: await finishCookie(migrationId, vm, source, sourceDigest!, sourceDigest!),
             digest: sourceDigest!,
           };
           await redis.set(finishedKey(migrationId), JSON.stringify(result), 'EX', FINISHED_TTL_S);
@@ -229,7 +229,7 @@ export function createDestinationActivities(deps: PhaseDeps) {
         // here on (the agent died, the reply was lost) answers the same instead of judging a guest
         // that already runs.
         const result = {
-          cookie: finishCookie(migrationId, vm, source, arrived.digest, arrived.digest),
+          cookie: await finishCookie(migrationId, vm, source, arrived.digest, arrived.digest),
           digest: arrived.digest,
         };
         try {

@@ -67,7 +67,7 @@ export function createSourceActivities(deps: PhaseDeps) {
             dirtyPagesPerSecond: def.dirtyPagesPerSecond,
             disks: def.disks,
           };
-          const cookie = issueCookie(deps, {
+          const cookie = await issueCookie(deps, {
             migrationId,
             vm,
             phase: 'begin',
@@ -147,7 +147,7 @@ export function createSourceActivities(deps: PhaseDeps) {
           passes: out.passes,
           totalTimeMs: out.totalTimeMs,
         };
-        const cookie = issueCookie(deps, {
+        const cookie = await issueCookie(deps, {
           migrationId,
           vm,
           phase: 'perform',
@@ -205,7 +205,13 @@ export function createSourceActivities(deps: PhaseDeps) {
           // resumed it, so this paused copy goes, as Confirm would have done; a running one is
           // not this migration's to touch.
           if (!(await guests.qmp(vm).execute('query-status')).running) {
-            await readCookie(deps, input.cookie, { migrationId, vm, phase: 'finish', reader: 'confirm' });
+            await readCookie(deps, input.cookie, {
+              migrationId,
+              vm,
+              phase: 'finish',
+              reader: 'confirm',
+              acrossLoss: true,
+            });
             await guests.kill(
               vm,
               `migrated to ${input.destination} (its job was lost with Redis's data)`,

@@ -12,18 +12,21 @@
 // - a guest that is paused here (a source after the switchover, or paused by an operator) does
 //   not re-assert anything: the lockstate of its disks can no longer be checked, so it stays
 //   paused and is reported, as libvirt leaves a domain paused when it cannot re-acquire its leases.
-//   The operator decides: `ferry guest kill VM` if it runs elsewhere, else resume it by hand.
-import { randomUUID } from 'node:crypto';
+//   The operator decides: `ferry guest kill VM` if it runs elsewhere, else resume it by hand;
+// - fencing tokens go on growing: the first host to notice raises the generation floor, so every
+//   disk lease taken after the loss gets a token above every token of before it; and a cookie of
+//   before the loss is refused (its nonce is forgotten: infra/redis/cookie-nonces.ts).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../infra/logging/logger.ts';
-import { isDiskLeaseError } from '../../infra/redis/disk-leases.ts';
+import { isDiskLeaseError, raiseGenerationFloor } from '../../infra/redis/disk-leases.ts';
+import { currentEpoch } from '../../infra/redis/epoch.ts';
 import { claimPlacement } from '../../infra/redis/placement.ts';
 import type { GuestManager } from './guests.ts';
 import type { GuestLeases } from './recorded-leases.ts';
 
-export const EPOCH_KEY = 'ferry:epoch';
+export { EPOCH_KEY } from '../../infra/redis/epoch.ts';
 
 export type EpochCheck = { lost: false } | { lost: true; was: string; now: string };
 
@@ -42,15 +45,16 @@ export class RedisEpoch {
 
   /** Sets the epoch if Redis has none, and says whether the one this host knew is gone. */
   async check(): Promise<EpochCheck> {
-    const reply = await this.redis.multi().set(EPOCH_KEY, randomUUID(), 'NX').get(EPOCH_KEY).exec();
-    const current = reply?.[1]?.[1];
-    if (typeof current !== 'string' || current === '') throw new Error(`Redis did not return ${EPOCH_KEY}`);
+    const current = await currentEpoch(this.redis);
     const was = this.known;
     if (was !== current) {
       writeFileSync(this.file, current + '\n');
       this.known = current;
     }
-    return was === undefined || was === current ? { lost: false } : { lost: true, was, now: current };
+    if (was === undefined || was === current) return { lost: false };
+    // Before anything is leased again: fencing tokens must not start again at 1.
+    await raiseGenerationFloor(this.redis);
+    return { lost: true, was, now: current };
   }
 }
 

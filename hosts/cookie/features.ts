@@ -4,7 +4,7 @@
 // a mandatory one, so new data can be introduced without a flag day.
 import { z } from 'zod';
 
-export const KNOWN_FEATURES = ['definition', 'lockstate', 'tunnel', 'digest', 'stats'] as const;
+export const KNOWN_FEATURES = ['definition', 'lockstate', 'tunnel', 'digest', 'stats', 'epoch'] as const;
 export type CookieFeature = (typeof KNOWN_FEATURES)[number];
 
 /** A feature's name is also the top-level key of its data, so it is kept to a plain identifier. */

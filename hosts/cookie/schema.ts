@@ -46,6 +46,12 @@ export const DigestSchema = z
   .strictObject({ source: sha256.optional(), destination: sha256.optional() })
   .refine((d) => d.source !== undefined || d.destination !== undefined, 'has neither digest');
 
+/**
+ * Every phase: the epoch of Redis the cookie was issued in. Its nonce is spent in that Redis; one
+ * that lost its data since has forgotten the nonce, so the reader refuses the cookie as stale.
+ */
+export const EpochSchema = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a Redis epoch id');
+
 /** Finish → Confirm: what the migration cost, for the source's record. */
 export const StatsSchema = z.strictObject({
   downtimeMs: z.number().nonnegative(),
@@ -72,6 +78,7 @@ const cookieShape = {
   lockstate: LockstateSchema.optional(),
   digest: DigestSchema.optional(),
   stats: StatsSchema.optional(),
+  epoch: EpochSchema.optional(),
 };
 const COOKIE_KEYS: ReadonlySet<string> = new Set(Object.keys(cookieShape));
 

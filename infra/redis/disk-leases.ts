@@ -74,6 +74,24 @@ const LeaseSchema = z.object({
 
 const ReplySchema = z.tuple([z.string()], z.union([z.number(), z.string()]));
 
+/**
+ * The key (under the prefix) of the generation floor: set once Redis lost its data (see
+ * raiseGenerationFloor), so fencing tokens go on growing instead of starting again at 1.
+ */
+export const GENERATION_FLOOR = 'generation-floor';
+
+/**
+ * After a loss of Redis's data: every disk lease taken from now on starts above Redis's clock in
+ * milliseconds, which is above any generation counted before (counters grow by one per lease).
+ * Set once (NX): the first host to notice the loss sets it, the others find it.
+ */
+export async function raiseGenerationFloor(redis: Redis, prefix = 'ferry'): Promise<number> {
+  const [seconds, micros] = await redis.time();
+  const floor = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  await redis.set(`${prefix}:${GENERATION_FLOOR}`, floor, 'NX');
+  return Number(await redis.get(`${prefix}:${GENERATION_FLOOR}`));
+}
+
 /** Where disk leases live; tests pass their own prefix. */
 export class DiskLeases {
   private readonly acquireScript: ScriptRunner;
@@ -110,7 +128,7 @@ export class DiskLeases {
     const generations = lockstate ? names.map((d) => expected.get(d) ?? -1) : [];
     const reply = ReplySchema.parse(
       await this.acquireScript(
-        [...names.map((d) => this.key(d)), this.index(holder.host)],
+        [...names.map((d) => this.key(d)), this.index(holder.host), `${this.prefix}:${GENERATION_FLOOR}`],
         [holder.host, holder.vm, lockstate ? '1' : '', ...names, ...generations],
       ),
     );
