@@ -18,6 +18,7 @@ import { AutokillLeases } from '../infra/redis/autokill.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { MigrationSlots } from '../infra/redis/migration-slots.ts';
 import { connectWorker } from '../infra/temporal/connect.ts';
+import { controllerOutbox } from './files.ts';
 import { CONTROL_TASK_QUEUE } from './queue.ts';
 
 export { CONTROL_TASK_QUEUE };
@@ -45,8 +46,7 @@ export class Controller {
     routeTemporalLogs(log);
     const redis = createRedis(cfg, 'controller');
     // Its events (migration.ended) go through a durable outbox like an agent's, under its own name.
-    const name = taskQueue === CONTROL_TASK_QUEUE ? 'controller' : `controller-${taskQueue}`;
-    const dir = join(cfg.stateDir, 'controller', name);
+    const { name, dir } = controllerOutbox(cfg, taskQueue);
     mkdirSync(dir, { recursive: true });
     const outbox = new Outbox(dir, name);
     const shipper = new Shipper(createKafka(cfg, name, log), outbox, log.child('events'));

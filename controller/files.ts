@@ -17,3 +17,9 @@ export function controllerFiles(cfg: Config, taskQueue: string = CONTROL_TASK_QU
     ready: join(dir, 'controller.ready'),
   };
 }
+
+/** The controller's event outbox (its migration.ended events wait there until Kafka has them). */
+export function controllerOutbox(cfg: Config, taskQueue: string = CONTROL_TASK_QUEUE) {
+  const name = taskQueue === CONTROL_TASK_QUEUE ? 'controller' : `controller-${taskQueue}`;
+  return { name, dir: join(cfg.stateDir, 'controller', name) };
+}

@@ -5,12 +5,14 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import { runHostOperation } from '../cli/host-operation.ts';
 import { controllerPid, ensureController, stopController } from '../controller/daemon.ts';
+import { controllerFiles, controllerOutbox } from '../controller/files.ts';
 import { FerryError } from '../errors/ferry-error.ts';
 import { hostStateDir } from '../hosts/agent/identity.ts';
 import type { Config } from '../infra/config.ts';
@@ -225,7 +227,12 @@ export class DrillCluster implements DrillTarget {
    * Kills the drill's guest wherever it runs (through the agents, then any process left by pid),
    * stops the agents and the controller, closes the links. Never throws: it runs after failures.
    */
-  async close(): Promise<void> {
+  /**
+   * Stops and kills everything the drill started. `removeState`: also deletes the drill hosts'
+   * and controller's state dirs (a passed drill's logs are not needed; a failed drill keeps them
+   * for the post-mortem), so repeated matrix runs do not pile up hundreds of dead hosts' dirs.
+   */
+  async close(opts: { removeState?: boolean } = {}): Promise<void> {
     if (!openClusters.delete(this)) return;
     for (const host of this.hosts) {
       if (this.agentAlive(host)) {
@@ -241,6 +248,14 @@ export class DrillCluster implements DrillTarget {
     for (const links of this.links.values()) await links.close?.().catch(() => undefined);
     await this.client.connection.close().catch(() => undefined);
     this.redis.disconnect();
+    if (opts.removeState) {
+      const dirs = [
+        ...this.hosts.map((h) => hostStateDir(this.cfg.stateDir, h)),
+        controllerFiles(this.cfg, this.taskQueue).dir,
+        controllerOutbox(this.cfg, this.taskQueue).dir,
+      ];
+      for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+    }
   }
 }
 

@@ -167,7 +167,7 @@ export async function runDrill(
       err instanceof DrillFailed ? err.message : `${err instanceof Error ? err.message : String(err)}`;
     result.why = result.why.split('\n')[0];
   } finally {
-    await cluster?.close();
+    await cluster?.close({ removeState: result.passed });
     result.seconds = Math.round((Date.now() - started) / 100) / 10;
   }
   return result;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { controllerOutbox } from '../controller/files.ts';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseEvent } from '../events/schema.ts';
@@ -64,7 +65,7 @@ test('agent events - a migration while Kafka is down, its source agent SIGKILLed
   // after de-duplication.
   const outboxes = [
     ...[hostA, hostB].map((h) => hostStateDir(cfg.stateDir, h)),
-    join(cfg.stateDir, 'controller', `controller-${ctl.taskQueue}`),
+    controllerOutbox(cfg, ctl.taskQueue).dir,
   ];
   const recorded = outboxes.flatMap((dir) =>
     readFileSync(join(dir, 'outbox.jsonl'), 'utf8')
