@@ -226,11 +226,9 @@ export class DrillCluster implements DrillTarget {
   /**
    * Kills the drill's guest wherever it runs (through the agents, then any process left by pid),
    * stops the agents and the controller, closes the links. Never throws: it runs after failures.
-   */
-  /**
-   * Stops and kills everything the drill started. `removeState`: also deletes the drill hosts'
-   * and controller's state dirs (a passed drill's logs are not needed; a failed drill keeps them
-   * for the post-mortem), so repeated matrix runs do not pile up hundreds of dead hosts' dirs.
+   * `removeState`: also deletes the drill hosts' and controller's state dirs (a passed drill's logs
+   * are not needed; a failed one keeps them for the post-mortem), so repeated matrix runs do not
+   * pile up hundreds of dead hosts' dirs.
    */
   async close(opts: { removeState?: boolean } = {}): Promise<void> {
     if (!openClusters.delete(this)) return;

@@ -236,6 +236,7 @@ export class HostAgent {
         incoming: () => this.reaper.watching(),
         log: this.log.child('redis-lost'),
       });
+      this.epoch.accept(check.now);
     } finally {
       this.reasserting = false;
     }

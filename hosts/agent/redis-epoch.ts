@@ -43,18 +43,23 @@ export class RedisEpoch {
     this.known = existsSync(this.file) ? readFileSync(this.file, 'utf8').trim() || undefined : undefined;
   }
 
-  /** Sets the epoch if Redis has none, and says whether the one this host knew is gone. */
+  /**
+   * Sets the epoch if Redis has none, and says whether the one this host knew is gone. A loss is
+   * reported at every check until accept(): the host records the new epoch only once it has
+   * recovered from the loss, so a recovery that failed half-way is tried again at the next beat.
+   */
   async check(): Promise<EpochCheck> {
     const current = await currentEpoch(this.redis);
     const was = this.known;
-    if (was !== current) {
-      writeFileSync(this.file, current + '\n');
-      this.known = current;
-    }
+    if (was === undefined) this.accept(current);
     if (was === undefined || was === current) return { lost: false };
-    // Before anything is leased again: fencing tokens must not start again at 1.
-    await raiseGenerationFloor(this.redis);
     return { lost: true, was, now: current };
+  }
+
+  /** Records `epoch` as the one this host now knows (on disk, for its next start). */
+  accept(epoch: string): void {
+    writeFileSync(this.file, epoch + '\n');
+    this.known = epoch;
   }
 }
 
@@ -82,6 +87,8 @@ export interface ReassertReport {
 /** What a host does once it learned that Redis lost its data (see the header). */
 export async function reassertAfterLoss(deps: ReassertDeps): Promise<ReassertReport> {
   const { host, guests, log } = deps;
+  // Before anything is leased again: fencing tokens must not start again at 1.
+  await raiseGenerationFloor(deps.redis);
   const report: ReassertReport = { reasserted: [], leftPaused: [], conflicts: [], incoming: [] };
   const incoming = new Set(deps.incoming());
   for (const { vm } of guests.list()) {
