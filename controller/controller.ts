@@ -44,7 +44,7 @@ export class Controller {
 
   static async start(cfg: Config, log: Logger, taskQueue = CONTROL_TASK_QUEUE): Promise<Controller> {
     routeTemporalLogs(log);
-    const redis = createRedis(cfg, 'controller');
+    const redis = createRedis(cfg, 'controller', { patient: true });
     // Its events (migration.ended) go through a durable outbox like an agent's, under its own name.
     const { name, dir } = controllerOutbox(cfg, taskQueue);
     mkdirSync(dir, { recursive: true });

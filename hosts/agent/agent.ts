@@ -83,7 +83,7 @@ export class HostAgent {
       log.child('guests'),
       join(cfg.cacheDir, 'guest-images'),
     );
-    const redis = createRedis(cfg, `agent-${options.name}`);
+    const redis = createRedis(cfg, `agent-${options.name}`, { patient: true });
     const registry = new HostRegistry(redis);
     const jobs = new JobStore(redis);
     const diskLeases = new DiskLeases(redis);

@@ -1,11 +1,19 @@
 import { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 
-/** A client for ferry's Redis. Commands fail fast while Redis is down instead of queueing forever. */
-export function createRedis(cfg: Config, name = 'ferry'): Redis {
+/** Reconnect attempts before a command fails: ~1 s for a person at the CLI, ~15 s for a daemon. */
+const RETRIES = { quick: 3, patient: 12 } as const;
+
+/**
+ * A client for ferry's Redis. Commands fail instead of queueing forever while Redis is down: after
+ * about a second by default (the CLI: a person is waiting), or, `patient`, after about 15 s (the
+ * agents and the controller), so a phase that runs once (Begin, Prepare) rides out a Redis
+ * restart instead of rolling the migration back for it.
+ */
+export function createRedis(cfg: Config, name = 'ferry', opts: { patient?: boolean } = {}): Redis {
   const client = new Redis(cfg.redis.port, cfg.bindHost, {
     connectionName: name,
-    maxRetriesPerRequest: 3,
+    maxRetriesPerRequest: opts.patient ? RETRIES.patient : RETRIES.quick,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
   });
   // Connection errors surface through the commands that fail; this keeps them off stderr.
