@@ -30,13 +30,16 @@ const OptionsSchema = z
       .max(2 ** 32 - 1)
       .optional(),
     migrations: z.coerce.number().int().min(1).max(1000).default(10),
+    keepState: z.boolean().default(false),
   })
   .strict();
 
 const line = (r: DrillResult) =>
   `${r.passed ? 'PASS' : 'FAIL'} ${r.name} (${r.seconds} s${r.outcome ? `, ${r.outcome}` : ''}${
     r.firstErrorPhase ? ` at ${r.firstErrorPhase}` : ''
-  }${r.downMs !== undefined ? `, down ${(r.downMs / 1000).toFixed(1)} s` : ''})${r.why ? `: ${r.why}` : ''}`;
+  }${r.downMs !== undefined ? `, down ${(r.downMs / 1000).toFixed(1)} s` : ''})${
+    r.operatorStep ? ` [operator: ${r.operatorStep}]` : ''
+  }${r.why ? `: ${r.why}` : ''}`;
 
 export function registerDrill(program: Command): void {
   program
@@ -48,6 +51,10 @@ export function registerDrill(program: Command): void {
     .option('--seed <n>', 'random fault schedules over many migrations, the same for the same seed')
     .option('--migrations <m>', 'with --seed: how many migrations (default 10)')
     .option('--json', 'print one JSON object')
+    .option(
+      '--keep-state',
+      "keep a passed drill's host and controller state dirs (a failed drill's are always kept)",
+    )
     .description('crash-recovery drills: a real fault at a real moment of a migration, then the verdict')
     .action(async (name: string | undefined, raw: Record<string, unknown>) => {
       const opts = OptionsSchema.parse(raw);
@@ -105,6 +112,7 @@ export function registerDrill(program: Command): void {
       if (opts.seed !== undefined) print(`seed ${opts.seed}: ${drills.map((d) => d.name).join(', ')}`);
       const report = await runMatrix(cfg, log, drills, {
         ...(sources.linksProvider ? { linksProvider: sources.linksProvider } : {}),
+        keepState: opts.keepState,
         onResult: (r) => print(line(r)),
       });
       const summary = {

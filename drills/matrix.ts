@@ -18,7 +18,7 @@ export async function runMatrix(
   cfg: Config,
   log: Logger,
   drills: (Drill & { settings?: Partial<DrillSettings> })[],
-  opts: { linksProvider?: LinksProvider; onResult?: (r: DrillResult) => void } = {},
+  opts: { linksProvider?: LinksProvider; keepState?: boolean; onResult?: (r: DrillResult) => void } = {},
 ): Promise<MatrixReport> {
   const started = Date.now();
   const results: DrillResult[] = [];
@@ -27,6 +27,7 @@ export async function runMatrix(
       slot: i % (DRILL_ADDRESS_COUNT / 2),
       ...(drill.settings ? { settings: drill.settings } : {}),
       ...(opts.linksProvider ? { linksProvider: opts.linksProvider } : {}),
+      ...(opts.keepState ? { keepState: true } : {}),
     });
     results.push(r);
     opts.onResult?.(r);

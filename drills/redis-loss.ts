@@ -8,6 +8,8 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { runHostOperation } from '../cli/host-operation.ts';
+import { claimPlacement } from '../infra/redis/placement.ts';
 import { startService, stopService } from '../infra/stack/stack.ts';
 import type { Config } from '../infra/config.ts';
 import type { Fault } from './fault.ts';
@@ -32,6 +34,20 @@ export function redisDataLoss(opts: { downMs?: number } = {}): Fault {
     description: `Redis stopped, its data files deleted, started again empty after ${downMs} ms`,
     async inject(target) {
       await wipeRedis(target.cfg, downMs, (line) => target.log.info(line));
+    },
+    /**
+     * Lost after the switchover, the migration rolls back and the source stays paused, its disks'
+     * lockstate gone: the README's step 3, `ferry guest resume VM --host SOURCE`, when no other
+     * host runs it (the resume takes the disk leases first and is refused if anyone holds them).
+     */
+    async operatorStep(target, outcome) {
+      if (outcome !== 'rolled-back') return undefined;
+      const { cfg, redis, vm, source } = target;
+      const status = await runHostOperation(cfg, source, 'guestStatus', vm).catch(() => undefined);
+      if (!status || status.running) return undefined;
+      await runHostOperation(cfg, source, 'resumeGuest', vm);
+      await claimPlacement(redis, vm, source);
+      return `resumed ${vm} on ${source} (paused as ${status.status}), as the runbook says`;
     },
   };
 }

@@ -62,6 +62,8 @@ export interface DrillResult {
   /** From the fault to the migration's end, and to the cluster found clean (verdict passed). */
   faultToEndMs?: number;
   faultToCleanMs?: number;
+  /** What the runbook's operator did once the migration ended (the fault's operatorStep). */
+  operatorStep?: string;
   seconds: number;
 }
 
@@ -70,6 +72,8 @@ export interface RunOptions {
   slot?: number;
   settings?: Partial<DrillSettings>;
   linksProvider?: LinksProvider;
+  /** Keep the hosts' and controller's state dirs even if the drill passed (a failed one keeps them). */
+  keepState?: boolean;
 }
 
 class DrillFailed extends Error {}
@@ -143,6 +147,8 @@ export async function runDrill(
     result.outcome = report.outcome;
     if (report.firstError) result.firstErrorPhase = report.firstError.phase;
     await cluster.restoreAll();
+    const step = await drill.fault.operatorStep?.(cluster, report.outcome);
+    if (step) result.operatorStep = step;
 
     const outcomeWrong = checkOutcome(drill, report, (result.downMs ?? 0) >= s.autokillTtlMs);
     if (outcomeWrong) throw new DrillFailed(outcomeWrong);
@@ -167,7 +173,7 @@ export async function runDrill(
       err instanceof DrillFailed ? err.message : `${err instanceof Error ? err.message : String(err)}`;
     result.why = result.why.split('\n')[0];
   } finally {
-    await cluster?.close({ removeState: result.passed });
+    await cluster?.close({ removeState: result.passed && !opts.keepState });
     result.seconds = Math.round((Date.now() - started) / 100) / 10;
   }
   return result;
