@@ -2,10 +2,14 @@
 // picked up within the pickup timeout (schedule-to-start) ends the migration rolled back, with
 // HostUnavailable as its first error, and the compensation skips what the dead host never did.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
+import { hostStateDir } from '../hosts/agent/identity.ts';
 import type { Config } from '../infra/config.ts';
+import { readLivePidFile } from '../infra/process/pid-file.ts';
 import { createRedis } from '../infra/redis/client.ts';
+import { PHASE_HEARTBEAT_TIMEOUT_MS } from '../workflows/migration/activities.ts';
 import { resume } from '../workflows/migration/messages.ts';
 import type { MigrationReport } from '../workflows/migration/types.ts';
 import { twoAgents, type TwoAgents } from './support/agents.ts';
@@ -101,6 +105,58 @@ test('migrate - the destination goes down after Perform: Finish is not picked up
     await agents.start(agents.destination);
   }
   // The incoming guest outlived its agent; the restarted agent's recovery (or its reaper) kills it.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await assertSettled(cfg, redis, vm, [agents.source, agents.destination], { runsOn: agents.source });
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+});
+
+test('migrate - the destination agent freezes mid-Prepare (SIGSTOP): its heartbeat stops, Prepare fails at its heartbeat timeout, not at its 2-minute start-to-close', async () => {
+  const vm = uniqueName('vm');
+  await agents.startGuest(vm, '--memory', '48');
+  const handle = await ctl.start({
+    vm,
+    source: agents.source,
+    destination: agents.destination,
+    holdBefore: ['prepare'],
+    autokillTtlMs: 3000,
+  });
+  await ctl.waitFor(handle, (p) => p.state === 'held');
+  const agent = readLivePidFile(join(hostStateDir(cfg.stateDir, agents.destination), 'agent.pid'));
+  assert.ok(agent, 'the destination agent runs');
+  await handle.signal(resume);
+  // Frozen once its worker has started Prepare: a stuck agent, or one whose last poll got the task as it died.
+  for (;;) {
+    const pending = (await handle.describe()).raw.pendingActivities ?? [];
+    const prepare = pending.find((a) => a.activityType?.name === 'dstPrepare');
+    if (prepare && Number(prepare.state) === 2 /* STARTED */) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  process.kill(agent.pid, 'SIGSTOP');
+  const frozenAt = Date.now();
+  let report: MigrationReport;
+  try {
+    report = await handle.result();
+  } finally {
+    process.kill(agent.pid, 'SIGCONT');
+  }
+  assert.equal(report.outcome, 'rolled-back');
+  assert.deepEqual([report.firstError?.phase, report.firstError?.type], ['prepare', 'Timeout']);
+  assert.match(report.firstError?.message ?? '', /heartbeat/);
+  // Prepare fails at its heartbeat timeout; the cancelled Finish then tries the frozen host for a
+  // while (60 s) before the source resumes. Without the heartbeat, Prepare alone waited 2 minutes.
+  const failedAfterMs = Date.parse(report.phases.find((p) => p.name === 'prepare')?.endedAt ?? '') - frozenAt;
+  assert.ok(
+    failedAfterMs < PHASE_HEARTBEAT_TIMEOUT_MS + 10_000,
+    `Prepare failed ${failedAfterMs} ms after the freeze (heartbeat timeout ${PHASE_HEARTBEAT_TIMEOUT_MS} ms)`,
+  );
+  // Thawed, the agent's late Prepare left an incoming guest: the cancelled Finish or autokill removes it.
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {

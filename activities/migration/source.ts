@@ -96,75 +96,79 @@ export function createSourceActivities(deps: PhaseDeps) {
       progressTimeoutMs: number;
       via: { host: string; port: number } | null;
     }) {
-      return asPhase(async () => {
-        const { migrationId, vm, destination } = input;
-        const job = { vm, host, job: 'MIGRATION_OUT' as const, owner: migrationId };
-        await jobs.startPhase({ ...job, phase: 'perform3' });
-        const prepared = await readCookie(deps, input.cookie, {
-          migrationId,
-          vm,
-          phase: 'prepare',
-          reader: 'perform',
-        });
-        if (!prepared.tunnel)
-          throw refuse('CookieIncomplete', 'the Prepare cookie carries no tunnel address');
-        const ctx = Context.current();
-        let lastReport = 0;
-        const out = await migrateOut(
-          deps,
-          {
+      return asPhase(
+        async () => {
+          const { migrationId, vm, destination } = input;
+          const job = { vm, host, job: 'MIGRATION_OUT' as const, owner: migrationId };
+          await jobs.startPhase({ ...job, phase: 'perform3' });
+          const prepared = await readCookie(deps, input.cookie, {
             migrationId,
             vm,
-            destination: input.via ?? { host: prepared.tunnel.host, port: prepared.tunnel.port },
-            token: prepared.tunnel.token,
-            downtimeLimitMs: input.maxDowntimeMs,
-            ...(input.bandwidthMiBps > 0 ? { maxBandwidthBytesPerSec: input.bandwidthMiBps * MiB } : {}),
-            ...(input.tunnelBandwidthMiBps > 0
-              ? { tunnelBandwidthBytesPerSec: input.tunnelBandwidthMiBps * MiB }
-              : {}),
-            progressTimeoutMs: input.progressTimeoutMs,
-            signal: ctx.cancellationSignal,
-          },
-          (p: TransferProgress) => {
-            ctx.heartbeat(p);
-            const now = Date.now();
-            if (now - lastReport >= REPORT_EVERY_MS || p.status === 'completed') {
-              lastReport = now;
-              void deps.reportTransfer(migrationId, p).catch(() => undefined);
-            }
-          },
-        );
-        // Paused for good on this side: the disks go to the destination with their lockstate.
-        const def = guests.definition(vm);
-        const lockstate = await deps.leases.release({ host, vm }, def.disks);
-        const memo = readMemo((await jobs.get(vm, host))?.lockstate ?? null);
-        await jobs.setLockstate({ ...job, lockstate: JSON.stringify({ ...memo, lockstate }) });
-        await jobs.setPhase({ ...job, phase: 'perform3_done' });
-        await jobs.continue(job);
-        const stats = {
-          downtimeMs: out.downtimeMs,
-          bytes: out.transferred,
-          passes: out.passes,
-          totalTimeMs: out.totalTimeMs,
-        };
-        const cookie = await issueCookie(deps, {
-          migrationId,
-          vm,
-          phase: 'perform',
-          to: destination,
-          lockstate,
-          digest: { source: out.digest },
-          stats,
-        });
-        phaseEvent(
-          migrationId,
-          vm,
-          'perform',
-          'normal',
-          `${out.transferred} bytes, ${out.passes} passes, downtime ${out.downtimeMs} ms`,
-        );
-        return { cookie, stats, digest: out.digest };
-      });
+            phase: 'prepare',
+            reader: 'perform',
+          });
+          if (!prepared.tunnel)
+            throw refuse('CookieIncomplete', 'the Prepare cookie carries no tunnel address');
+          const ctx = Context.current();
+          let lastReport = 0;
+          const out = await migrateOut(
+            deps,
+            {
+              migrationId,
+              vm,
+              destination: input.via ?? { host: prepared.tunnel.host, port: prepared.tunnel.port },
+              token: prepared.tunnel.token,
+              downtimeLimitMs: input.maxDowntimeMs,
+              ...(input.bandwidthMiBps > 0 ? { maxBandwidthBytesPerSec: input.bandwidthMiBps * MiB } : {}),
+              ...(input.tunnelBandwidthMiBps > 0
+                ? { tunnelBandwidthBytesPerSec: input.tunnelBandwidthMiBps * MiB }
+                : {}),
+              progressTimeoutMs: input.progressTimeoutMs,
+              signal: ctx.cancellationSignal,
+            },
+            (p: TransferProgress) => {
+              ctx.heartbeat(p);
+              const now = Date.now();
+              if (now - lastReport >= REPORT_EVERY_MS || p.status === 'completed') {
+                lastReport = now;
+                void deps.reportTransfer(migrationId, p).catch(() => undefined);
+              }
+            },
+          );
+          // Paused for good on this side: the disks go to the destination with their lockstate.
+          const def = guests.definition(vm);
+          const lockstate = await deps.leases.release({ host, vm }, def.disks);
+          const memo = readMemo((await jobs.get(vm, host))?.lockstate ?? null);
+          await jobs.setLockstate({ ...job, lockstate: JSON.stringify({ ...memo, lockstate }) });
+          await jobs.setPhase({ ...job, phase: 'perform3_done' });
+          await jobs.continue(job);
+          const stats = {
+            downtimeMs: out.downtimeMs,
+            bytes: out.transferred,
+            passes: out.passes,
+            totalTimeMs: out.totalTimeMs,
+          };
+          const cookie = await issueCookie(deps, {
+            migrationId,
+            vm,
+            phase: 'perform',
+            to: destination,
+            lockstate,
+            digest: { source: out.digest },
+            stats,
+          });
+          phaseEvent(
+            migrationId,
+            vm,
+            'perform',
+            'normal',
+            `${out.transferred} bytes, ${out.passes} passes, downtime ${out.downtimeMs} ms`,
+          );
+          return { cookie, stats, digest: out.digest };
+        },
+        // Perform heartbeats its own progress, within the heartbeat timeout the migration sets.
+        { beats: false },
+      );
     },
 
     /** Speed and downtime changed while Perform runs (virsh migrate-setspeed / migrate-setmaxdowntime). */

@@ -11,6 +11,12 @@ import type { SourceActivities } from '../../activities/migration/source.ts';
 
 const queue = (host: string) => `host.${host}`;
 
+/**
+ * Every phase but Perform heartbeats each second while it runs (activities/migration/refuse.ts):
+ * an agent that died holding a phase is noticed after this long, not at the phase's start-to-close.
+ */
+export const PHASE_HEARTBEAT_TIMEOUT_MS = 10_000;
+
 export function sourceOnce(
   host: string,
   heartbeatTimeoutMs: number,
@@ -34,6 +40,7 @@ export function sourceShort(host: string, pickupMs: number) {
     taskQueue: queue(host),
     scheduleToStartTimeout: pickupMs,
     startToCloseTimeout: '1 minute',
+    heartbeatTimeout: PHASE_HEARTBEAT_TIMEOUT_MS,
     retry: { maximumAttempts: 1 },
   });
 }
@@ -43,6 +50,7 @@ export function destinationOnce(host: string, pickupMs: number) {
     taskQueue: queue(host),
     scheduleToStartTimeout: pickupMs,
     startToCloseTimeout: '2 minutes',
+    heartbeatTimeout: PHASE_HEARTBEAT_TIMEOUT_MS,
     retry: { maximumAttempts: 1 },
   });
 }
@@ -58,6 +66,7 @@ export function sourceUntilDone(host: string) {
   return proxyActivities<SourceActivities>({
     taskQueue: queue(host),
     startToCloseTimeout: '2 minutes',
+    heartbeatTimeout: PHASE_HEARTBEAT_TIMEOUT_MS,
     retry: untilDone,
   });
 }
@@ -73,6 +82,7 @@ export function destinationUntilDone(host: string, pickupMs: number) {
     taskQueue: queue(host),
     scheduleToStartTimeout: pickupMs,
     startToCloseTimeout: '2 minutes',
+    heartbeatTimeout: PHASE_HEARTBEAT_TIMEOUT_MS,
     retry: untilDone,
   });
 }
@@ -82,6 +92,7 @@ export function destinationForAWhile(host: string, autokillTtlMs: number) {
   return proxyActivities<DestinationActivities>({
     taskQueue: queue(host),
     startToCloseTimeout: '1 minute',
+    heartbeatTimeout: PHASE_HEARTBEAT_TIMEOUT_MS,
     scheduleToCloseTimeout: Math.max(60_000, 4 * autokillTtlMs),
     retry: untilDone,
   });
