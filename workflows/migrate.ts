@@ -28,7 +28,7 @@ import {
   sourceShort,
   sourceUntilDone,
 } from './migration/activities.ts';
-import { describeFailure, failureDetails, neverStarted } from './migration/failure.ts';
+import { describeFailure, failureDetails, lostTheHost, neverStarted } from './migration/failure.ts';
 import { progress, reportTransfer, resume, setBandwidth, setMaxDowntime } from './migration/messages.ts';
 import { Timeline } from './migration/timeline.ts';
 import {
@@ -321,8 +321,10 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
       return report('failed', null, null);
     }
     state = 'done';
-    // A refused Begin touched nothing and did not find the VM on `source`: say nothing of where it runs.
-    const beginRefused = timeline.phases.some((p) => p.name === 'begin' && p.result === 'failed');
+    // A refused Begin touched nothing and did not find the VM on `source`: say nothing of where it
+    // runs. A Begin that lost its host (timed out, aborted) refused nothing: the VM is where it was.
+    const beginFailed = timeline.phases.some((p) => p.name === 'begin' && p.result === 'failed');
+    const beginRefused = beginFailed && !lostTheHost(timeline.firstError?.type);
     return report('rolled-back', beginRefused ? null : source, null);
   }
 

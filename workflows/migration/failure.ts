@@ -40,3 +40,8 @@ export function neverStarted(err: unknown): boolean {
     err.cause.timeoutType === 'SCHEDULE_TO_START'
   );
 }
+
+/** The phase failed because its host did not answer (or it was aborted), not because the host refused. */
+export function lostTheHost(type: string | undefined): boolean {
+  return type === 'Timeout' || type === 'HostUnavailable' || type === 'Aborted';
+}
