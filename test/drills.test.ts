@@ -16,7 +16,8 @@ const SUBSET: { name: string; outcome?: string }[] = [
   // The stream breaks on the source's side: rolled back, the restarted agent resumes its guest.
   { name: 'kill-source-agent@perform', outcome: 'rolled-back' },
   // Prepare dispatched to a dead destination: it runs once the agent is back (or rolls back at
-  // Prepare if it took longer than the pickup timeout).
+  // Prepare: the agent took longer than the pickup timeout, or Temporal handed the task to the
+  // dead agent's last poll and the phase's heartbeat timed out after 10 s).
   { name: 'kill-destination-agent@prepare' },
   // The worker gone before Finish: Temporal resumes the workflow (the incoming guest survives if
   // the controller is back within the autokill TTL).
