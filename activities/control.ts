@@ -25,34 +25,44 @@ export function createControlActivities(deps: ControlDeps) {
       // renew, and nothing is wrong. Once seen (remembered across retries in the heartbeat), a
       // missing lease means it is gone for good.
       let seen = (ctx.info.heartbeatDetails as { seen?: boolean } | undefined)?.seen === true;
-      for (;;) {
-        const renewed = await deps.autokill.renew({
-          vm: input.vm,
-          owner: input.migrationId,
-          ttlMs: input.ttlMs,
-        });
-        seen ||= renewed;
-        if (!renewed && seen) {
-          throw ApplicationFailure.nonRetryable(
-            `the autokill lease of ${input.vm} is gone (Finish took it, or it lapsed and the guest was killed)`,
-            'AutokillLeaseGone',
-          );
-        }
-        ctx.heartbeat({ seen });
-        try {
-          await ctx.sleep(every); // throws when the workflow stops the keepalive
-        } catch (err) {
-          // Stopped by the workflow (or the workflow is over): Finish took the lease (nothing left
-          // to drop), or the migration is rolling back and its incoming guest must go. Dropping
-          // the lease now, rather than letting it lapse a TTL later, lets the VM be migrated again
-          // at once (a drain's retry). A controller shutting down or a timed-out attempt says
-          // nothing of the kind: the next attempt, on a controller that is up, renews it.
-          const reason = err instanceof CancelledFailure ? err.message : '';
-          if (reason === 'CANCELLED' || reason === 'NOT_FOUND') {
-            await deps.autokill.drop({ vm: input.vm, owner: input.migrationId }).catch(() => undefined);
+      // Beat on a timer, not only between renewals: a renewal waits out a Redis restart (the
+      // patient client, ~15 s), and an attempt that stopped beating meanwhile would be timed out
+      // by Temporal and retried while the lease is still good.
+      const beat = setInterval(() => ctx.heartbeat({ seen }), Math.min(every, 1000));
+      try {
+        for (;;) {
+          const renewed = await deps.autokill.renew({
+            vm: input.vm,
+            owner: input.migrationId,
+            ttlMs: input.ttlMs,
+          });
+          seen ||= renewed;
+          if (!renewed && seen) {
+            throw ApplicationFailure.nonRetryable(
+              `the autokill lease of ${input.vm} is gone (Finish took it, or it lapsed and the guest was killed)`,
+              'AutokillLeaseGone',
+            );
           }
-          throw err;
+          ctx.heartbeat({ seen });
+          try {
+            await ctx.sleep(every); // throws when the workflow stops the keepalive
+          } catch (err) {
+            // Stopped by the workflow: Finish took the lease (nothing left to drop), or the
+            // migration is rolling back and its incoming guest must go. Dropping the lease now,
+            // rather than letting it lapse a TTL later, lets the VM be migrated again at once (a
+            // drain's retry). Nothing else says so. NOT_FOUND is also what an attempt hears that
+            // Temporal already timed out (its beats lost in a Temporal restart) while its retry
+            // renews the lease: dropping then killed a healthy incoming guest. A controller
+            // shutting down says nothing either. A lease left behind lapses within its TTL.
+            const reason = err instanceof CancelledFailure ? err.message : '';
+            if (reason === 'CANCELLED') {
+              await deps.autokill.drop({ vm: input.vm, owner: input.migrationId }).catch(() => undefined);
+            }
+            throw err;
+          }
         }
+      } finally {
+        clearInterval(beat);
       }
     },
 

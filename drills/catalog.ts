@@ -51,13 +51,16 @@ const laterPhases = (p: DrillPhase) => DRILL_PHASES.slice(DRILL_PHASES.indexOf(p
  * Perform breaks the stream (rolled back at Perform); from Confirm on (and a source lost in
  * Finish) the destination already runs the guest, so it completes. A controller back only after
  * the autokill TTL (its restart is slow on a loaded machine) may lose the incoming guest: then it
- * may roll back too.
+ * may roll back too. A restart of Redis (its data kept) or of Kafka only delays.
  */
 export function expectationOf(faultName: string, phase: DrillPhase): Expectation {
   const any: Expectation = { outcomes: ['completed', 'rolled-back'], errorPhases: laterPhases(phase) };
   const completes: Expectation = { outcomes: ['completed'], errorPhases: [] };
   const rollsBackAtPerform: Expectation = { outcomes: ['rolled-back'], errorPhases: ['perform'] };
   if (faultName === 'kill-controller') return { ...completes, pastAutokill: any };
+  // Redis restarted with its data kept only delays (agents and controller wait it out); Kafka
+  // only carries the record (each process's outbox holds the events meanwhile).
+  if (faultName === 'restart-redis' || faultName === 'restart-kafka') return completes;
   if (faultName.startsWith('kill-') && faultName.includes('-agent')) {
     if (phase === 'perform') return rollsBackAtPerform;
     if (phase === 'confirm') return completes;

@@ -28,13 +28,15 @@ test('drill catalog - faults passed in join the catalog at every phase', () => {
   for (const p of DRILL_PHASES) assert.ok(names.includes(`cut-stream@${p}`));
 });
 
-test('drill expectations - a lost controller completes, an agent lost in Perform rolls back at Perform', () => {
+test('drill expectations - a lost controller completes, an agent lost in Perform rolls back at Perform, Redis and Kafka restarts only delay', () => {
   assert.deepEqual(expectationOf('kill-controller', 'prepare').outcomes, ['completed']);
   assert.deepEqual(expectationOf('kill-source-agent', 'perform'), {
     outcomes: ['rolled-back'],
     errorPhases: ['perform'],
   });
-  assert.deepEqual(expectationOf('restart-redis', 'finish').errorPhases, ['finish', 'confirm']);
+  assert.deepEqual(expectationOf('restart-temporal', 'finish').errorPhases, ['finish', 'confirm']);
+  assert.deepEqual(expectationOf('restart-redis', 'perform').outcomes, ['completed']);
+  assert.deepEqual(expectationOf('restart-kafka', 'begin').outcomes, ['completed']);
 });
 
 const report = (over: Partial<MigrationReport>): MigrationReport => ({
@@ -56,7 +58,7 @@ const report = (over: Partial<MigrationReport>): MigrationReport => ({
 });
 
 test('drill verdict - failed never passes; a rollback needs its first error at or after the fault', () => {
-  const drill = findDrill(buildCatalog(), 'restart-redis@finish')!;
+  const drill = findDrill(buildCatalog(), 'restart-temporal@finish')!;
   assert.equal(checkOutcome(drill, report({})), undefined);
   assert.match(checkOutcome(drill, report({ outcome: 'failed' })) ?? '', /ended failed/);
   assert.match(checkOutcome(drill, report({ outcome: 'rolled-back' })) ?? '', /without its first error/);
