@@ -2,6 +2,7 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Outbox } from '../hosts/agent/outbox.ts';
 import type { AutokillLeases } from '../infra/redis/autokill.ts';
+import { heartbeatWhile } from './heartbeat.ts';
 import type { MigrationReport } from '../workflows/migration/types.ts';
 
 export interface ControlDeps {
@@ -28,42 +29,44 @@ export function createControlActivities(deps: ControlDeps) {
       // Beat on a timer, not only between renewals: a renewal waits out a Redis restart (the
       // patient client, ~15 s), and an attempt that stopped beating meanwhile would be timed out
       // by Temporal and retried while the lease is still good.
-      const beat = setInterval(() => ctx.heartbeat({ seen }), Math.min(every, 1000));
-      try {
-        for (;;) {
-          const renewed = await deps.autokill.renew({
-            vm: input.vm,
-            owner: input.migrationId,
-            ttlMs: input.ttlMs,
-          });
-          seen ||= renewed;
-          if (!renewed && seen) {
-            throw ApplicationFailure.nonRetryable(
-              `the autokill lease of ${input.vm} is gone (Finish took it, or it lapsed and the guest was killed)`,
-              'AutokillLeaseGone',
-            );
-          }
-          ctx.heartbeat({ seen });
-          try {
-            await ctx.sleep(every); // throws when the workflow stops the keepalive
-          } catch (err) {
-            // Stopped by the workflow: Finish took the lease (nothing left to drop), or the
-            // migration is rolling back and its incoming guest must go. Dropping the lease now,
-            // rather than letting it lapse a TTL later, lets the VM be migrated again at once (a
-            // drain's retry). Nothing else says so. NOT_FOUND is also what an attempt hears that
-            // Temporal already timed out (its beats lost in a Temporal restart) while its retry
-            // renews the lease: dropping then killed a healthy incoming guest. A controller
-            // shutting down says nothing either. A lease left behind lapses within its TTL.
-            const reason = err instanceof CancelledFailure ? err.message : '';
-            if (reason === 'CANCELLED') {
-              await deps.autokill.drop({ vm: input.vm, owner: input.migrationId }).catch(() => undefined);
+      await heartbeatWhile(
+        ctx,
+        Math.min(every, 1000),
+        () => ({ seen }),
+        async () => {
+          for (;;) {
+            const renewed = await deps.autokill.renew({
+              vm: input.vm,
+              owner: input.migrationId,
+              ttlMs: input.ttlMs,
+            });
+            seen ||= renewed;
+            if (!renewed && seen) {
+              throw ApplicationFailure.nonRetryable(
+                `the autokill lease of ${input.vm} is gone (Finish took it, or it lapsed and the guest was killed)`,
+                'AutokillLeaseGone',
+              );
             }
-            throw err;
+            ctx.heartbeat({ seen });
+            try {
+              await ctx.sleep(every); // throws when the workflow stops the keepalive
+            } catch (err) {
+              // Stopped by the workflow: Finish took the lease (nothing left to drop), or the
+              // migration is rolling back and its incoming guest must go. Dropping the lease now,
+              // rather than letting it lapse a TTL later, lets the VM be migrated again at once (a
+              // drain's retry). Nothing else says so. NOT_FOUND is also what an attempt hears that
+              // Temporal already timed out (its beats lost in a Temporal restart) while its retry
+              // renews the lease: dropping then killed a healthy incoming guest. A controller
+              // shutting down says nothing either. A lease left behind lapses within its TTL.
+              const reason = err instanceof CancelledFailure ? err.message : '';
+              if (reason === 'CANCELLED') {
+                await deps.autokill.drop({ vm: input.vm, owner: input.migrationId }).catch(() => undefined);
+              }
+              throw err;
+            }
           }
-        }
-      } finally {
-        clearInterval(beat);
-      }
+        },
+      );
     },
 
     /**

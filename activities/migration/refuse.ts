@@ -4,6 +4,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ZodError } from 'zod';
 import { FerryError } from '../../errors/ferry-error.ts';
+import { heartbeatWhile } from '../heartbeat.ts';
 
 export function refusal(err: unknown, details?: unknown): unknown {
   if (err instanceof ApplicationFailure) return err;
@@ -44,14 +45,12 @@ export const PHASE_BEAT_MS = 1000;
  */
 export async function asPhase<T>(run: () => Promise<T>, opts: { beats?: boolean } = {}): Promise<T> {
   const ctx = opts.beats === false ? undefined : currentContext();
-  const beat = ctx ? setInterval(() => ctx.heartbeat(), PHASE_BEAT_MS) : undefined;
   try {
-    ctx?.heartbeat();
-    return await run();
+    if (!ctx) return await run();
+    ctx.heartbeat();
+    return await heartbeatWhile(ctx, PHASE_BEAT_MS, () => undefined, run);
   } catch (err) {
     throw refusal(err);
-  } finally {
-    clearInterval(beat);
   }
 }
 
