@@ -4,13 +4,15 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'cli/bin.mjs'] },
+  { ignores: ['node_modules/**', '.build/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['eslint.config.js'] },
+        projectService: {
+          allowDefaultProject: ['eslint.config.js', 'cli/bin.mjs', 'infra/build/compiled.mjs'],
+        },
         tsconfigRootDir: import.meta.dirname,
       },
     },

@@ -1,5 +1,5 @@
 // The measured part of `npm run bench -- replay`, in a process of its own so that its peak
-// memory is the audit's alone (not the log generator's): `node --import tsx bench/replay-worker.ts
+// memory is the audit's alone (not the log generator's): `node .build/KEY/bench/replay-worker.js
 // TOPIC` runs the full audit replay of TOPIC (without the live comparison: the bench's VMs do not
 // exist) and prints one JSON line of figures.
 import { runAudit } from '../events/audit-run.ts';

@@ -5,8 +5,8 @@
 // deletes the topic. Figures: eventsPerSecond, events, peakRssMiB.
 import { execFile } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { runnable } from '../infra/build/compiled.mjs';
 import { loadConfig } from '../infra/config.ts';
 import { createKafka } from '../infra/kafka/bus.ts';
 import { createLogger } from '../infra/logging/logger.ts';
@@ -17,7 +17,7 @@ import { writeReplayLog } from './replay-log.ts';
 import type { BenchContext, Figures } from './run.ts';
 
 const DEFAULT_EVENTS = 1_000_000;
-const WORKER = join(import.meta.dirname, 'replay-worker.ts');
+const WORKER = await runnable(import.meta.url, './replay-worker.ts');
 
 interface WorkerFigures {
   events: number;
@@ -50,11 +50,10 @@ export default async function replayBench(ctx: BenchContext): Promise<Figures> {
         `${log.outcomes.refused} refused, ${log.outcomes.aborted} aborted) in ${writeSeconds.toFixed(1)} s`,
     );
     ctx.log('audit replay of the whole topic (child process)...');
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      ['--import', import.meta.resolve('tsx'), WORKER, topic],
-      { maxBuffer: 1 << 20, timeout: 30 * 60_000 },
-    );
+    const { stdout } = await promisify(execFile)(process.execPath, [WORKER, topic], {
+      maxBuffer: 1 << 20,
+      timeout: 30 * 60_000,
+    });
     const w = JSON.parse(stdout.trim().split('\n').at(-1)!) as WorkerFigures;
     if (w.events !== log.events)
       throw new Error(`the audit read ${w.events} events of the ${log.events} written`);

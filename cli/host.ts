@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { FerryError } from '../errors/ferry-error.ts';
+import { runnable } from '../infra/build/compiled.mjs';
 import { AgentArgsSchema } from '../hosts/agent/agent-args.ts';
 import { hostStateDir, hostTaskQueue } from '../hosts/agent/identity.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';
@@ -17,7 +18,7 @@ export class HostCommandError extends FerryError {
   readonly code = 'HOST_COMMAND_FAILED';
 }
 
-const AGENT_MAIN = join(import.meta.dirname, '..', 'hosts', 'agent', 'main.ts');
+const AGENT_MAIN = await runnable(import.meta.url, '../hosts/agent/main.ts');
 const agentFiles = (cfg: Config, name: string) => {
   const dir = hostStateDir(cfg.stateDir, name);
   return { dir, pid: join(dir, 'agent.pid'), log: join(dir, 'agent.log') };
@@ -74,7 +75,7 @@ export function registerHost(program: Command): void {
       mkdirSync(files.dir, { recursive: true });
       const record = startDaemon({
         command: process.execPath,
-        args: ['--import', import.meta.resolve('tsx'), AGENT_MAIN, ...argv],
+        args: [AGENT_MAIN, ...argv],
         logPath: files.log,
         pidPath: files.pid,
       });

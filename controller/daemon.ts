@@ -1,9 +1,9 @@
 // Starting and stopping the detached controller, by its pid file. `ferry migrate` starts one when
 // none runs, as `ferry stack up` starts the services: a migration needs a controller to exist.
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../errors/ferry-error.ts';
+import { runnable } from '../infra/build/compiled.mjs';
 import type { Config } from '../infra/config.ts';
 import { startDaemon, stopDaemon } from '../infra/process/daemon.ts';
 import { tailFile } from '../infra/process/log-tail.ts';
@@ -15,7 +15,7 @@ export class ControllerError extends FerryError {
   readonly code = 'CONTROLLER_FAILED';
 }
 
-const MAIN = join(import.meta.dirname, 'main.ts');
+const MAIN = await runnable(import.meta.url, './main.ts');
 
 /** The live controller of `taskQueue` (default: the operator's), by its pid file. */
 export function controllerPid(cfg: Config, taskQueue: string = CONTROL_TASK_QUEUE): PidRecord | undefined {
@@ -38,12 +38,7 @@ export async function ensureController(
   rmSync(files.ready, { force: true });
   const record = startDaemon({
     command: process.execPath,
-    args: [
-      '--import',
-      import.meta.resolve('tsx'),
-      MAIN,
-      ...(taskQueue === CONTROL_TASK_QUEUE ? [] : ['--task-queue', taskQueue]),
-    ],
+    args: [MAIN, ...(taskQueue === CONTROL_TASK_QUEUE ? [] : ['--task-queue', taskQueue])],
     logPath: files.log,
     pidPath: files.pid,
   });

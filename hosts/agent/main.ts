@@ -1,4 +1,5 @@
-// The host agent process: `node --import tsx hosts/agent/main.ts --name N --address A --memory M`.
+// The host agent process: `node .build/KEY/hosts/agent/main.js --name N --address A --memory M`
+// (the compiled build, see infra/build/compiled.mjs).
 // `ferry host start --detach` runs it in the background with its log in the host's state dir.
 import { parseArgs } from 'node:util';
 import { reportAndExit } from '../../cli/fail.ts';

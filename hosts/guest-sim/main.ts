@@ -1,4 +1,4 @@
-// The emulated guest process: `node --import tsx hosts/guest-sim/main.ts --spec FILE` (or
+// The emulated guest process: `node .build/KEY/hosts/guest-sim/main.js --spec FILE` (or
 // --spec-json JSON). It lives on its own like a QEMU process: it ignores SIGHUP and the loss of
 // its parent, stdin and stdout, logs to stderr, and ends on `quit`, SIGTERM/SIGINT (exit 0) or a
 // failed incoming migration (exit 1). Exit code 2: a bad spec.
