@@ -3,7 +3,6 @@
 // keeps no state of its own, so it can be killed and restarted at any moment: Temporal resumes
 // its workflows, and the destinations' autokill leases outlive a short absence.
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
 import { createClusterActivities } from '../activities/cluster.ts';
@@ -17,7 +16,8 @@ import type { Logger } from '../infra/logging/logger.ts';
 import { AutokillLeases } from '../infra/redis/autokill.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { MigrationSlots } from '../infra/redis/migration-slots.ts';
-import { connectWorker } from '../infra/temporal/connect.ts';
+import { workflowBundle } from '../infra/temporal/workflow-bundle.ts';
+import { connectWorker } from '../infra/temporal/connect-worker.ts';
 import { controllerOutbox } from './files.ts';
 import { CONTROL_TASK_QUEUE } from './queue.ts';
 
@@ -56,7 +56,7 @@ export class Controller {
       connection,
       namespace: cfg.temporal.namespace,
       taskQueue,
-      workflowsPath: join(import.meta.dirname, '..', 'workflows', 'index.ts'),
+      workflowBundle: await workflowBundle(),
       activities: {
         ...createControlActivities({ autokill: new AutokillLeases(redis), outbox }),
         ...createClusterActivities({

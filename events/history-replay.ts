@@ -2,12 +2,10 @@
 // over the stored histories of 'migrate' workflows (as test/workflow-replay.test.ts does over the
 // recorded fixtures). A history that no longer replays is a migration that would fail if its
 // worker restarted on today's code while it ran, and a change to review before it ships.
-import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { HistoryAndWorkflowId } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
-
-const WORKFLOWS = join(import.meta.dirname, '..', 'workflows', 'index.ts');
+import { workflowBundle } from '../infra/temporal/workflow-bundle.ts';
 
 export interface HistoryReplay {
   replayed: number;
@@ -25,7 +23,7 @@ export async function replayMigrationHistories(
   const histories = opts.ids ? byId(client, opts.ids) : listed(client, opts.since);
   const result: HistoryReplay = { replayed: 0, failures: [] };
   for await (const r of Worker.runReplayHistories(
-    { workflowsPath: WORKFLOWS, replayName: 'ferry-audit' },
+    { workflowBundle: await workflowBundle(), replayName: 'ferry-audit' },
     histories,
   )) {
     result.replayed++;

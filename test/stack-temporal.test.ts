@@ -8,7 +8,8 @@ import type { Config } from '../infra/config.ts';
 import { routeTemporalLogs } from '../infra/logging/libraries.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { servicePidFile, startService, stopService } from '../infra/stack/stack.ts';
-import { connectClient, connectWorker } from '../infra/temporal/connect.ts';
+import { connectClient } from '../infra/temporal/connect.ts';
+import { connectWorker } from '../infra/temporal/connect-worker.ts';
 import { greetWorkflow, timerWorkflow } from './fixtures/workflows.ts';
 import { realStack, uniqueName } from './support/stack.ts';
 

@@ -24,7 +24,8 @@ import { createKafka } from '../../infra/kafka/bus.ts';
 import { routeTemporalLogs } from '../../infra/logging/libraries.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { createRedis } from '../../infra/redis/client.ts';
-import { connectWorker } from '../../infra/temporal/connect.ts';
+import { workflowBundle } from '../../infra/temporal/workflow-bundle.ts';
+import { connectWorker } from '../../infra/temporal/connect-worker.ts';
 import { TunnelListener } from '../tunnel/index.ts';
 import { GuestManager } from './guests.ts';
 import { hostStateDir, hostTaskQueue, loadOrCreateIdentity, type HostIdentity } from './identity.ts';
@@ -152,7 +153,7 @@ export class HostAgent {
       connection,
       namespace: cfg.temporal.namespace,
       taskQueue: hostTaskQueue(options.name),
-      workflowsPath: join(import.meta.dirname, '..', '..', 'workflows', 'index.ts'),
+      workflowBundle: await workflowBundle(),
       activities: {
         ...createHostActivities({ host: options.name, guests, jobs, leases }),
         ...createSourceActivities(phaseDeps),
