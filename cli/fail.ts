@@ -1,4 +1,4 @@
-import { ZodError } from 'zod';
+import type { ZodError } from 'zod';
 import { isFerryError } from '../errors/ferry-error.ts';
 
 /** Prints an expected failure as one line an operator can act on, then exits non-zero. */
@@ -7,7 +7,7 @@ export function reportAndExit(err: unknown): never {
     process.stderr.write(`ferry: ${err.message}${err.hint ? ` — ${err.hint}` : ''}\n`);
     process.exit(2);
   }
-  if (err instanceof ZodError) {
+  if (isZodError(err)) {
     const first = err.issues[0];
     const where = first && first.path.length > 0 ? `${first.path.join('.')}: ` : '';
     process.stderr.write(`ferry: invalid input: ${where}${first?.message ?? err.message}\n`);
@@ -18,4 +18,11 @@ export function reportAndExit(err: unknown): never {
     `ferry: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
   );
   process.exit(70);
+}
+
+/** By name, not instanceof: importing zod here would load it for `ferry --help` too. */
+function isZodError(err: unknown): err is ZodError {
+  return (
+    err instanceof Error && err.name === 'ZodError' && Array.isArray((err as { issues?: unknown }).issues)
+  );
 }

@@ -1,36 +1,18 @@
-// The `ferry` command: one commander program, each area registering its own subcommands.
+// The `ferry` command: one commander program. Only the module of the command that runs is loaded
+// (cli/commands.ts); with no command, or an unknown one, the program lists them all.
 import { Command, CommanderError } from 'commander';
+import { COMMANDS, requestedCommand } from './commands.ts';
 import { reportAndExit } from './fail.ts';
-import { registerStack } from './stack.ts';
-import { registerDemo } from './demo.ts';
-import { registerSavevm } from './savevm.ts';
-import { registerHost } from './host.ts';
-import { registerGuest } from './guest.ts';
-import { registerController } from './controller.ts';
-import { registerMigrate } from './migrate.ts';
-import { registerAudit } from './audit.ts';
-import { registerEvents } from './events.ts';
-import { registerCluster } from './cluster.ts';
-import { registerDrill } from './drill.ts';
 
 const program = new Command('ferry')
   .description('Live-migrate virtual machines between hosts (libvirt migration v3 on Temporal)')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-registerStack(program);
-registerDemo(program);
-registerSavevm(program);
-registerHost(program);
-registerGuest(program);
-registerController(program);
-registerMigrate(program);
-registerAudit(program);
-registerEvents(program);
-registerCluster(program);
-registerDrill(program);
-
 try {
+  const entry = requestedCommand(process.argv);
+  if (entry) (await entry.load())(program);
+  else for (const c of COMMANDS) program.command(c.name).description(c.summary);
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
