@@ -14,6 +14,7 @@ export type Figures = Record<string, number | string | boolean | object>;
 type Bench = (ctx: BenchContext) => Promise<Figures>;
 
 const benches: Record<string, () => Promise<Bench>> = {
+  cli: async () => (await import('./cli.ts')).default,
   stack: async () => (await import('./stack.ts')).default,
   savevm: async () => (await import('./savevm.ts')).default,
   tunnel: async () => (await import('./tunnel.ts')).default,
