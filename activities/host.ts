@@ -4,6 +4,7 @@
 import { guestMemoryDigest } from '../hosts/agent/digest.ts';
 import { GuestDefinitionSchema, type GuestDefinitionInput } from '../hosts/agent/guest-definition.ts';
 import type { GuestManager } from '../hosts/agent/guests.ts';
+import type { HostGuest } from '../hosts/agent/host-guest.ts';
 import type { GuestLeases } from '../hosts/agent/recorded-leases.ts';
 import type { JobStore } from '../infra/redis/jobs.ts';
 import { asPhase } from './migration/refuse.ts';
@@ -21,16 +22,7 @@ export interface GuestDigest {
   digest: string;
 }
 
-/** A guest as its host's guest manager knows it: what a drain moves and `ferry status` shows. */
-export interface HostGuest {
-  vm: string;
-  kind: string;
-  memoryMiB: number;
-  /** Still arriving: a migration's incoming guest, not yet resumed here. */
-  incoming: boolean;
-  /** QEMU's run state (`running`, `paused`, `inmigrate`, ...), or `unknown` if QMP did not answer. */
-  status: string;
-}
+export type { HostGuest } from '../hosts/agent/host-guest.ts';
 
 export function createHostActivities(deps: HostActivityDeps) {
   const { guests, host, jobs } = deps;
@@ -87,21 +79,7 @@ export function createHostActivities(deps: HostActivityDeps) {
     },
     /** The guests running here (the guest manager is authoritative, Redis only mirrors it). */
     async listGuests(): Promise<HostGuest[]> {
-      return Promise.all(
-        guests.list().map(async (g) => ({
-          vm: g.vm,
-          kind: g.kind,
-          memoryMiB: g.memoryMiB,
-          incoming: guests.definition(g.vm).incoming,
-          status: await guests
-            .qmp(g.vm)
-            .execute('query-status')
-            .then(
-              (s) => s.status,
-              () => 'unknown',
-            ),
-        })),
-      );
+      return guests.describe();
     },
     async guestDigest(vm: string): Promise<GuestDigest> {
       return { vm, host, digest: await guestMemoryDigest(guests, vm) };

@@ -19,18 +19,7 @@ import { MigrationSlots } from '../infra/redis/migration-slots.ts';
 import { workflowBundle } from '../infra/temporal/workflow-bundle.ts';
 import { connectWorker } from '../infra/temporal/connect-worker.ts';
 import { controllerOutbox } from './files.ts';
-import { CONTROL_TASK_QUEUE } from './queue.ts';
-
-export { CONTROL_TASK_QUEUE };
-
-/**
- * Where a control queue keeps its migration slots. The cluster's limits belong to its control
- * queue: a test's own controller counts its own slots, so tests running side by side (and the
- * operator's drains on the same Redis) never share limits.
- */
-export function slotsPrefix(taskQueue: string): string {
-  return taskQueue === CONTROL_TASK_QUEUE ? 'ferry' : `ferry:${taskQueue}`;
-}
+import { CONTROL_TASK_QUEUE, slotsPrefix } from './queue.ts';
 
 export class Controller {
   private constructor(

@@ -45,7 +45,7 @@ test('agent registration - a registered host is up until its heartbeat lapses', 
     pid: process.pid,
     heartbeatAt: new Date().toISOString(),
   };
-  await registry.heartbeat(reg, 400);
+  await registry.heartbeat(reg, { ttlMs: 400 });
   assert.deepEqual(await registry.read('host-a'), reg);
   assert.deepEqual(await registry.list(), [{ name: 'host-a', up: true, registration: reg }]);
   await sleep(700);
@@ -53,4 +53,31 @@ test('agent registration - a registered host is up until its heartbeat lapses', 
   assert.deepEqual(await registry.list(), [{ name: 'host-a', up: false }]);
   await registry.deregister('host-a');
   assert.deepEqual(await registry.list(), []);
+});
+
+test('agent registration - the guests a host publishes are read back and lapse with its heartbeat', async () => {
+  const registry = new HostRegistry(redis, prefix);
+  const reg = {
+    name: 'host-g',
+    uuid: loadOrCreateIdentity(join(dir, 'g'), 'host-g').uuid,
+    address: '127.0.0.3',
+    dataPort: 40124,
+    memoryMiB: 2048,
+    usedMiB: 64,
+    guests: 1,
+    pid: process.pid,
+    heartbeatAt: new Date().toISOString(),
+  };
+  const guests = [{ vm: 'vm-1', kind: 'emulated', memoryMiB: 64, incoming: false, status: 'running' }];
+  await registry.heartbeat(reg, { ttlMs: 400 });
+  assert.equal(await registry.guests('host-g'), undefined, 'a beat without guests publishes none');
+  await registry.heartbeat(reg, { guests, ttlMs: 400 });
+  assert.deepEqual(await registry.guests('host-g'), guests);
+  await sleep(700);
+  assert.equal(await registry.guests('host-g'), undefined);
+  // What is read back from Redis is checked: a value of the wrong shape is refused, not shown.
+  await redis.set(`${prefix}:host:host-g:guests`, JSON.stringify([{ vm: 'vm-1' }]));
+  await assert.rejects(registry.guests('host-g'), /kind|expected/);
+  await registry.deregister('host-g');
+  assert.equal(await redis.exists(`${prefix}:host:host-g:guests`), 0, 'deregister removes the guest list');
 });

@@ -200,19 +200,34 @@ export class HostAgent {
     return agent;
   }
 
-  private async beat(): Promise<void> {
+  /**
+   * One heartbeat at a time, in order: a beat after a guest change must not be overwritten by an
+   * older one still reading its guests' run states.
+   */
+  private beat(): Promise<void> {
+    this.beating = this.beating.then(() => this.beatOnce());
+    return this.beating;
+  }
+
+  private beating: Promise<void> = Promise.resolve();
+
+  private async beatOnce(): Promise<void> {
     try {
-      await this.registry.heartbeat({
-        name: this.options.name,
-        uuid: this.identity.uuid,
-        address: this.options.address,
-        dataPort: this.options.advertisePort ?? this.tunnels.address.port,
-        memoryMiB: this.options.memoryMiB,
-        usedMiB: this.guests.usedMemoryMiB(),
-        guests: this.guests.list().length,
-        pid: process.pid,
-        heartbeatAt: new Date().toISOString(),
-      });
+      const guests = await this.guests.describe();
+      await this.registry.heartbeat(
+        {
+          name: this.options.name,
+          uuid: this.identity.uuid,
+          address: this.options.address,
+          dataPort: this.options.advertisePort ?? this.tunnels.address.port,
+          memoryMiB: this.options.memoryMiB,
+          usedMiB: this.guests.usedMemoryMiB(),
+          guests: guests.length,
+          pid: process.pid,
+          heartbeatAt: new Date().toISOString(),
+        },
+        { guests },
+      );
       await this.checkEpoch();
     } catch (err) {
       this.log.warn('heartbeat to Redis failed; the host will look down until it succeeds', {

@@ -16,9 +16,14 @@ import {
   type GuestDefinition,
   type GuestDefinitionInput,
 } from './guest-definition.ts';
+import type { HostGuest } from './host-guest.ts';
 import type { Outbox } from './outbox.ts';
 
 const QMP_CONNECT_MS = 20_000;
+/** While waiting for a new guest's QMP socket: how often to check that its process still lives. */
+const EXIT_CHECK_MS = 100;
+/** After SIGKILL: how often to check that the process is gone (it takes a few ms). */
+const KILL_CHECK_MS = 5;
 
 interface Running {
   def: GuestDefinition;
@@ -173,6 +178,22 @@ export class GuestManager {
     }));
   }
 
+  /** Every guest here with its run state, as QMP answers now. */
+  async describe(): Promise<HostGuest[]> {
+    return Promise.all(
+      [...this.guests.values()].map(async (g) => ({
+        vm: g.def.vm,
+        kind: g.def.kind,
+        memoryMiB: g.def.memoryMiB,
+        incoming: g.def.incoming,
+        status: await g.qmp.execute('query-status').then(
+          (s) => s.status,
+          () => 'unknown',
+        ),
+      })),
+    );
+  }
+
   usedMemoryMiB(): number {
     return [...this.guests.values()].reduce((sum, g) => sum + g.def.memoryMiB, 0);
   }
@@ -183,7 +204,7 @@ export class GuestManager {
     this.guests.delete(vm); // from here on the exit watcher leaves it alone
     g.qmp.close();
     if (isSameProcessAlive(g.pid)) process.kill(g.pid.pid, 'SIGKILL');
-    while (isSameProcessAlive(g.pid)) await sleep(20);
+    while (isSameProcessAlive(g.pid)) await sleep(KILL_CHECK_MS);
     this.forget(vm);
     this.onGone?.(vm, g.def);
     this.outbox.record({ type: 'guest.killed', vm, migrationId, data: { reason } });
@@ -205,6 +226,8 @@ export class GuestManager {
         this.outbox.record({ type: 'guest.paused', vm, data: { reason: 'vCPUs stopped (QMP STOP)' } });
       if (e.event === 'RESUME')
         this.outbox.record({ type: 'guest.resumed', vm, data: { reason: 'vCPUs resumed (QMP RESUME)' } });
+      // The guest list the agent publishes carries the run state: publish the change now.
+      if (e.event === 'STOP' || e.event === 'RESUME') void this.onChanged?.();
     });
   }
 
@@ -235,18 +258,17 @@ export class GuestManager {
   /** Connects to the guest's QMP socket, giving up early if the process dies while we wait. */
   private async connect(vm: string, pid: PidRecord): Promise<QmpClient> {
     let connected = false;
-    const exited = (async () => {
-      while (!connected && isSameProcessAlive(pid)) await sleep(100);
-      if (!connected) throw new Error('the guest process exited');
+    const exited = (async (): Promise<never> => {
+      while (!connected && isSameProcessAlive(pid)) await sleep(EXIT_CHECK_MS);
+      throw new Error('the guest process exited');
     })();
+    // Not awaited once connected: the watcher ends at its next check, and Prepare must not wait
+    // for that (it did, up to 100 ms per guest start).
+    exited.catch(() => undefined);
     try {
-      return await Promise.race([
-        QmpClient.connect(this.paths(vm).qmp, QMP_CONNECT_MS),
-        exited as Promise<never>,
-      ]);
+      return await Promise.race([QmpClient.connect(this.paths(vm).qmp, QMP_CONNECT_MS), exited]);
     } finally {
       connected = true;
-      await exited.catch(() => undefined);
     }
   }
 }

@@ -2,6 +2,7 @@
 // and uses, refreshed by a heartbeat. A host whose key expired is down (its agent stopped beating).
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { HostGuestSchema, type HostGuest } from './host-guest.ts';
 
 export const HEARTBEAT_MS = 2000;
 const TTL_MS = HEARTBEAT_MS * 3;
@@ -30,22 +31,41 @@ export class HostRegistry {
     return `${this.prefix}:host:${name}`;
   }
 
+  /** The guests the host last published, with the same TTL as its registration. */
+  private guestsKey(name: string): string {
+    return `${this.prefix}:host:${name}:guests`;
+  }
+
   private get set(): string {
     return `${this.prefix}:hosts`;
   }
 
-  async heartbeat(reg: HostRegistration, ttlMs = TTL_MS): Promise<void> {
+  /** Registers (or refreshes) the host, with its guests when given. */
+  async heartbeat(
+    reg: HostRegistration,
+    { guests, ttlMs = TTL_MS }: { guests?: HostGuest[]; ttlMs?: number } = {},
+  ): Promise<void> {
     const fields = Object.fromEntries(Object.entries(reg).map(([k, v]) => [k, String(v)]));
-    await this.redis
+    const tx = this.redis
       .multi()
       .hset(this.key(reg.name), fields)
       .pexpire(this.key(reg.name), ttlMs)
-      .sadd(this.set, reg.name)
-      .exec();
+      .sadd(this.set, reg.name);
+    if (guests) tx.set(this.guestsKey(reg.name), JSON.stringify(guests), 'PX', ttlMs);
+    await tx.exec();
   }
 
   async deregister(name: string): Promise<void> {
-    await this.redis.multi().del(this.key(name)).srem(this.set, name).exec();
+    await this.redis.multi().del(this.key(name), this.guestsKey(name)).srem(this.set, name).exec();
+  }
+
+  /**
+   * The guests a live host last published (at its last heartbeat or guest change), or undefined
+   * if it published none or its heartbeat lapsed.
+   */
+  async guests(name: string): Promise<HostGuest[] | undefined> {
+    const raw = await this.redis.get(this.guestsKey(name));
+    return raw === null ? undefined : z.array(HostGuestSchema).parse(JSON.parse(raw));
   }
 
   /** A live host's registration, or undefined if it is unknown or its heartbeat lapsed. */
