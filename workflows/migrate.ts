@@ -20,6 +20,7 @@ import {
 } from '@temporalio/workflow';
 import {
   controlRecord,
+  controlRecordLocal,
   destinationForAWhile,
   destinationOnce,
   destinationUntilDone,
@@ -138,8 +139,11 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
   let performed: Awaited<ReturnType<typeof src.srcPerform>> | undefined;
 
   const result = await protocol();
-  // Recorded since this patch; histories from before it replay without the event.
-  if (patched('migration-ended-event')) {
+  // Recorded by a local activity since 'migration-ended-local', by a remote one since
+  // 'migration-ended-event'; histories from before both replay without the event.
+  if (patched('migration-ended-local')) {
+    await CancellationScope.nonCancellable(() => controlRecordLocal().recordMigrationEnded(result));
+  } else if (patched('migration-ended-event')) {
     await CancellationScope.nonCancellable(() => controlRecord().recordMigrationEnded(result));
   }
   return result;

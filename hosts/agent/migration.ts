@@ -82,6 +82,9 @@ export interface MigrateOutResult extends MigrationProgress {
   digest: string;
 }
 
+/** Perform's query-migrate interval when no MIGRATION event comes first (progress, heartbeats). */
+const POLL_MS = 200;
+
 const incoming = new Map<string, { tunnel: DestinationTunnel; stopWatching: () => void }>();
 
 export async function prepareIncoming(
@@ -166,13 +169,32 @@ export async function migrateOut(
       migrationId: input.migrationId,
       data: { side: 'source', status, ...(error ? { error } : {}) },
     });
+  /** Ends the current wait between two polls early: a MIGRATION event says the status changed. */
+  let wake: (() => void) | undefined;
   const offPass = qmp.onEvent((e) => {
     if (e.event === 'MIGRATION_PASS') {
       const pass = Number((e.data as { pass?: number } | undefined)?.pass ?? 0);
       outbox.record({ type: 'migration.pass', vm: input.vm, migrationId: input.migrationId, data: { pass } });
     }
+    if (e.event === 'MIGRATION') wake?.();
   });
+  /** The poll interval, cut short by a status change or an abort. */
+  const nextPoll = () =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        input.signal?.removeEventListener('abort', done);
+        wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, POLL_MS);
+      input.signal?.addEventListener('abort', done);
+      wake = done;
+    });
   try {
+    // As libvirt does: with `events` on, the end of the migration is seen when it happens, not at
+    // the next poll (up to 200 ms later, on every migration).
+    await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
     const params: Record<string, number> = {};
     if (input.maxBandwidthBytesPerSec !== undefined) params['max-bandwidth'] = input.maxBandwidthBytesPerSec;
     if (input.downtimeLimitMs !== undefined) params['downtime-limit'] = input.downtimeLimitMs;
@@ -226,7 +248,7 @@ export async function migrateOut(
           { hint: 'raise the bandwidth or the downtime limit, or lower the guest dirty rate' },
         );
       }
-      await sleep(200, undefined, input.signal ? { signal: input.signal } : undefined).catch(() => undefined);
+      await nextPoll();
     }
   } catch (err) {
     await tunnel.close().catch(() => undefined);

@@ -49,9 +49,22 @@ export class GuestMemory {
     }
   }
 
-  /** sha256 over RAM then each named state, each prefixed by its name and length. */
+  /**
+   * sha256 over RAM's size, each non-zero page with its index, then each named state prefixed by
+   * its name and length. The same content gives the same digest whatever either side's bitmap
+   * says (an untouched page is zero, a touched page that holds zeros is skipped the same way), and
+   * only touched pages are read: hashing all of an idle 64 MiB guest took ~50 ms on each side of
+   * every migration, for pages known to be zero.
+   */
   digest(states: ReadonlyArray<{ name: string; data: Buffer }>): { digest: string; bytes: number } {
-    const hash = createHash('sha256').update(this.ram);
+    const hash = createHash('sha256').update(`ram ${this.ram.length}\n`, 'latin1');
+    const index = Buffer.alloc(4);
+    for (let i = 0; i < this.pages; i++) {
+      const page = this.pageOrNull(i);
+      if (page === null) continue;
+      index.writeUInt32BE(i);
+      hash.update(index).update(page);
+    }
     let bytes = this.ram.length;
     for (const s of states) {
       const head = Buffer.alloc(4);

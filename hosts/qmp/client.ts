@@ -15,6 +15,9 @@ interface Pending {
   reject(err: Error): void;
 }
 
+/** How soon a refused connection is tried again (a connect to a unix socket costs microseconds). */
+const CONNECT_RETRY_MS = 5;
+
 export class QmpClient {
   private buffer = '';
   private nextId = 1;
@@ -46,7 +49,8 @@ export class QmpClient {
         return client;
       } catch (err) {
         if (!(err instanceof QmpConnectionError) || Date.now() >= deadline) throw err;
-        await sleep(50);
+        // A guest listens within ~100-300 ms of its start, and Prepare waits for it: retry often.
+        await sleep(CONNECT_RETRY_MS);
       }
     }
   }
