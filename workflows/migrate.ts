@@ -226,6 +226,14 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
           }
         }),
       );
+      // The source reports no final progress (its result has the figures): the view shows them.
+      transfer = {
+        status: 'completed',
+        transferred: performed.stats.bytes,
+        remaining: 0,
+        passes: performed.stats.passes,
+        expectedDowntimeMs: performed.stats.downtimeMs,
+      };
       // The last moment an abort still rolls back, held here or not.
       await hold('finish');
       if (root.consideredCancelled) throw new CancelledFailure('aborted before finish');

@@ -110,7 +110,10 @@ export function createSourceActivities(deps: PhaseDeps) {
           if (!prepared.tunnel)
             throw refuse('CookieIncomplete', 'the Prepare cookie carries no tunnel address');
           const ctx = Context.current();
-          let lastReport = 0;
+          // The first report comes a second in and none at the end (Perform's result carries the
+          // final figures): each signal is a workflow task, and one still running when Perform
+          // completes delays the next phase by its length.
+          let lastReport = Date.now();
           const out = await migrateOut(
             deps,
             {
@@ -129,7 +132,7 @@ export function createSourceActivities(deps: PhaseDeps) {
             (p: TransferProgress) => {
               ctx.heartbeat(p);
               const now = Date.now();
-              if (now - lastReport >= REPORT_EVERY_MS || p.status === 'completed') {
+              if (now - lastReport >= REPORT_EVERY_MS && p.status !== 'completed') {
                 lastReport = now;
                 void deps.reportTransfer(migrationId, p).catch(() => undefined);
               }
