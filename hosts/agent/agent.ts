@@ -27,6 +27,7 @@ import { createRedis } from '../../infra/redis/client.ts';
 import { workflowBundle } from '../../infra/temporal/workflow-bundle.ts';
 import { connectWorker } from '../../infra/temporal/connect-worker.ts';
 import { TunnelListener } from '../tunnel/index.ts';
+import { GuestStandby } from './guest-standby.ts';
 import { GuestManager } from './guests.ts';
 import { hostStateDir, hostTaskQueue, loadOrCreateIdentity, type HostIdentity } from './identity.ts';
 import { Outbox } from './outbox.ts';
@@ -93,6 +94,9 @@ export class HostAgent {
     // A guest that is gone (killed, crashed, quit) gives up the disk leases it still holds.
     guests.onGone = (vm, def) => void releaseIfHeld(diskLeases, leases, options.name, vm, def.disks, log);
     const recovered = await guests.recover();
+    // After recovery, so a standby is never taken for a guest: the next emulated guest adopts it.
+    guests.standby = new GuestStandby(join(dir, 'standby'), log.child('standby'));
+    guests.standby.refill();
     const tunnels = await TunnelListener.listen({ host: options.address, port: options.dataPort ?? 0 });
     const advertisedPort = options.advertisePort ?? tunnels.address.port;
     const reaper = new AutokillReaper({
@@ -270,6 +274,7 @@ export class HostAgent {
     await this.client.connection.close();
     await this.tunnels.close();
     this.guests.detachAll();
+    this.guests.standby?.stop();
     await this.registry.deregister(this.options.name).catch(() => undefined);
     this.redis.disconnect();
     await this.shipper.drain(5000);

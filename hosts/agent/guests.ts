@@ -10,7 +10,8 @@ import { isSameProcessAlive, readLivePidFile, type PidRecord } from '../../infra
 import type { Logger } from '../../infra/logging/logger.ts';
 import { QmpClient } from '../qmp/client.ts';
 import { GUEST_EXISTS, GUEST_START_FAILED, GUEST_UNKNOWN, GuestError } from './errors.ts';
-import { guestCommand } from './guest-command.ts';
+import { emulatedSpecOf, guestCommand } from './guest-command.ts';
+import type { GuestStandby } from './guest-standby.ts';
 import {
   GuestDefinitionSchema,
   type GuestDefinition,
@@ -43,6 +44,8 @@ export class GuestManager {
    * a guest that started or went.
    */
   onChanged: (() => Promise<void>) | undefined;
+  /** A process started ahead of need that the next emulated guest adopts (the agent sets it). */
+  standby: GuestStandby | undefined;
   /** Notices guests whose process ended by itself (quit, crash, a failed incoming migration). */
   private readonly watcher = setInterval(() => this.reapExited(), WATCH_MS).unref();
 
@@ -86,22 +89,25 @@ export class GuestManager {
       migrationId,
       data: { kind: def.kind, memoryMiB: def.memoryMiB, incoming: def.incoming },
     });
-    const pid = startDaemon({ command, args, logPath: p.log, pidPath: p.pid });
+    let pid: PidRecord | undefined;
     let qmp: QmpClient;
     try {
+      if (def.kind === 'emulated' && this.standby) {
+        pid = await this.standby.adopt(emulatedSpecOf(def, p.qmp), { log: p.log, pid: p.pid });
+      }
+      pid ??= startDaemon({ command, args, logPath: p.log, pidPath: p.pid });
       qmp = await this.connect(def.vm, pid);
     } catch (err) {
-      if (isSameProcessAlive(pid)) process.kill(pid.pid, 'SIGKILL');
+      pid ??= readLivePidFile(p.pid);
+      if (pid && isSameProcessAlive(pid)) process.kill(pid.pid, 'SIGKILL');
+      const lastLine = tailFile(p.log, 1) || '(empty)'; // read before its directory goes
       rmSync(p.dir, { recursive: true, force: true });
       throw new GuestError(
         GUEST_START_FAILED,
         def.vm,
         this.host,
         `did not start: ${(err as Error).message}`,
-        {
-          cause: err,
-          hint: `its last log line: ${tailFile(p.log, 1) || '(empty)'}`,
-        },
+        { cause: err, hint: `its last log line: ${lastLine}` },
       );
     }
     this.guests.set(def.vm, { def, pid, qmp });

@@ -8,6 +8,14 @@ import type { EmulatedGuestSpec } from './spec.ts';
 
 const MAIN = await runnable(import.meta.url, './main.ts');
 
+/**
+ * An emulated guest process that waits on `socket` for its spec (hosts/guest-sim/standby.ts),
+ * as long as this process (its agent) is its parent.
+ */
+export function emulatedStandbyCommand(socket: string): { command: string; args: string[] } {
+  return { command: process.execPath, args: [MAIN, '--standby', socket, String(process.pid)] };
+}
+
 export function emulatedGuestCommand(spec: EmulatedGuestSpec): { command: string; args: string[] } {
   const checked = parseGuestSpec(spec); // a bad spec throws GuestSpecError here, not in the child
   return {

@@ -1,5 +1,5 @@
-// The emulated guest process: `node .build/KEY/hosts/guest-sim/main.js --spec FILE` (or
-// --spec-json JSON). It lives on its own like a QEMU process: it ignores SIGHUP and the loss of
+// The emulated guest process: `node .build/KEY/bundle/guest.js --spec FILE` (or --spec-json JSON,
+// or --standby SOCKET AGENT_PID to wait for its spec from an agent: standby.ts). It lives on its own like a QEMU process: it ignores SIGHUP and the loss of
 // its parent, stdin and stdout, logs to stderr, and ends on `quit`, SIGTERM/SIGINT (exit 0) or a
 // failed incoming migration (exit 1). Exit code 2: a bad spec.
 import { isFerryError } from '../../errors/ferry-error.ts';
@@ -8,6 +8,7 @@ import { EmulatedGuest } from './guest.ts';
 import { dispatch } from './qmp-commands.ts';
 import { QmpServer } from './qmp-server.ts';
 import { parseGuestArgv } from './spec.ts';
+import { awaitAdoption, type Adoption } from './standby.ts';
 import type { ResolvedGuestSpec } from './spec.ts';
 
 /** What the greeting says: QEMU 7.2's QMP, packaged as the emulated guest. */
@@ -19,8 +20,15 @@ process.stdout.on('error', () => undefined);
 process.stderr.on('error', () => undefined);
 
 let spec: ResolvedGuestSpec;
+let adoption: Adoption | undefined;
 try {
-  spec = parseGuestArgv(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv[0] === '--standby' && argv[1] !== undefined && argv.length === 3) {
+    adoption = await awaitAdoption(argv[1], Number(argv[2]));
+    spec = adoption.spec;
+  } else {
+    spec = parseGuestArgv(argv);
+  }
 } catch (err) {
   process.stderr.write(`${isFerryError(err) ? err.message : String(err)}\n`);
   process.exit(2);
@@ -59,8 +67,10 @@ try {
   await server.listen();
 } catch (err) {
   log.error('cannot listen on the QMP socket', { path: spec.qmpSocket, error: err as Error });
+  adoption?.failed(`cannot listen on the QMP socket ${spec.qmpSocket}: ${(err as Error).message}`);
   process.exit(1);
 }
+adoption?.ready();
 log.info('emulated guest started', {
   pid: process.pid,
   memoryMiB: spec.memoryMiB,
