@@ -13,3 +13,5 @@ export const BUILDS: string;
 export function currentBuild(): Promise<Build>;
 export function ensureBuilt(): Promise<Build>;
 export function runnable(fromUrl: string, relativeTs: string): Promise<string>;
+/** The bundle of one of ferry's processes in `build`. */
+export function bundlePath(build: Build, name: 'cli' | 'agent' | 'controller' | 'guest'): string;

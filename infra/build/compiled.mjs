@@ -44,15 +44,27 @@ const SOURCE_DIRS = [
 /** Folders under SOURCE_DIRS whose files are data for tests run from source, never read by a build. */
 const DATA_ONLY = [join('test', 'fixtures')];
 /**
- * Entry points started often and on a migration's critical path (an incoming guest is started by
- * every Prepare): each is bundled into one file with its dependencies (zod included), which cuts
- * the ~40 module look-ups and compiles from its start. Only entries whose module graph never uses
- * import.meta (whose meaning a bundle would change) belong here; the build checks that.
+ * The processes ferry starts, each bundled into one file (with code splitting, so the CLI loads
+ * only the chunk of the command that runs): a start then reads a few files instead of resolving
+ * and compiling a few hundred modules. The bundles sit in `.build/<key>/bundle/NAME.js`, beside
+ * the per-file mirror, which stays for everything else (tests, benches, the resources a module
+ * reads relative to itself).
  */
-const BUNDLED_ENTRIES = [join('hosts', 'guest-sim', 'main.ts')];
+const BUNDLES = {
+  cli: join('cli', 'main.ts'),
+  agent: join('hosts', 'agent', 'main.ts'),
+  controller: join('controller', 'main.ts'),
+  guest: join('hosts', 'guest-sim', 'main.ts'),
+};
+/**
+ * Packages left to node_modules: Temporal's (the worker is native code, and the client's classes
+ * must be the very ones the worker checks errors against), and the build tools.
+ */
+const EXTERNAL_PACKAGES = ['@temporalio/*', 'esbuild', '@swc/*', 'webpack'];
 const BUILD_DIR_NAME = '.build';
+const BUNDLE_DIR = 'bundle';
 /** Bump when the build's layout or options change, so older builds are not taken for current. */
-const FORMAT = 2;
+const FORMAT = 3;
 /** A build older than this and not among the newest few is removed when a new one is made. */
 const KEEP_OLD_MS = 24 * 3600_000;
 const KEEP_NEWEST = 3;
@@ -110,18 +122,30 @@ export async function currentBuild() {
 }
 
 /**
- * The absolute path of the compiled `.js` of a TypeScript module named relative to `fromUrl`
- * (`runnable(import.meta.url, './main.ts')`), to start in a new node process. Compiled code starts
- * its sibling in its own build, so a process and the processes it starts run the same code.
+ * What to run in a new node process for a TypeScript module named relative to `fromUrl`
+ * (`runnable(import.meta.url, './main.ts')`): its bundle if it is one of BUNDLES, else its compiled
+ * `.js`. Compiled code starts it from its own build, so a process and the processes it starts run
+ * the same code.
  * @param {string} fromUrl
  * @param {string} relativeTs
  * @returns {Promise<string>}
  */
 export async function runnable(fromUrl, relativeTs) {
-  const target = fileURLToPath(new URL(relativeTs, fromUrl)).replace(/\.ts$/, '.js');
-  if (ownBuild() && target.startsWith(BUILDS + sep)) return target;
-  const build = await ensureBuilt();
-  return join(build.dir, relative(ROOT, target));
+  const source = fileURLToPath(new URL(relativeTs, fromUrl));
+  const own = ownBuild();
+  const build = own && source.startsWith(own.dir + sep) ? own : await ensureBuilt();
+  const rel = relative(own && build === own ? own.dir : ROOT, source);
+  const bundle = Object.entries(BUNDLES).find(([, entry]) => entry === rel.replace(/\.js$/, '.ts'));
+  return bundle ? bundlePath(build, bundle[0]) : join(build.dir, rel.replace(/\.ts$/, '.js'));
+}
+
+/**
+ * The bundle of one of ferry's processes (`cli`, `agent`, `controller`, `guest`) in `build`.
+ * @param {Build} build
+ * @param {string} name
+ */
+export function bundlePath(build, name) {
+  return join(build.dir, BUNDLE_DIR, `${name}.js`);
 }
 
 /**
@@ -198,7 +222,7 @@ async function build(files, key, dir) {
       mkdirSync(join(tmp, dirname(file)), { recursive: true });
       writeFileSync(join(tmp, file), readFileSync(join(ROOT, file)));
     }
-    for (const entry of BUNDLED_ENTRIES) await bundleEntry(esbuild, entry, tmp);
+    await bundleProcesses(esbuild, tmp);
     const manifest = { key, workflowKey: await workflowKey(esbuild), builtAt: new Date().toISOString() };
     writeFileSync(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     try {
@@ -217,34 +241,61 @@ async function build(files, key, dir) {
 }
 
 /**
- * Replaces the compiled `entry` in `out` by a bundle of it and everything it imports.
+ * Writes BUNDLES into `out/bundle/`.
  * @param {typeof import('esbuild')} esbuild
- * @param {string} entry
  * @param {string} out
  */
-async function bundleEntry(esbuild, entry, out) {
-  const result = await esbuild.build({
+async function bundleProcesses(esbuild, out) {
+  await esbuild.build({
     absWorkingDir: ROOT,
-    entryPoints: [entry],
-    outfile: join(out, entry.replace(/\.ts$/, '.js')),
-    allowOverwrite: true,
+    entryPoints: BUNDLES,
+    outdir: join(out, BUNDLE_DIR),
+    splitting: true,
     format: 'esm',
     platform: 'node',
     target: 'node20',
     bundle: true,
+    external: EXTERNAL_PACKAGES,
     sourcemap: 'linked',
-    metafile: true,
     logLevel: 'error',
+    // CommonJS packages inside an ES module bundle call require() for node's built-ins.
+    banner: {
+      js: [
+        "import { createRequire as __ferryCreateRequire } from 'node:module';",
+        "import { fileURLToPath as __ferryFileURLToPath } from 'node:url';",
+        'const require = __ferryCreateRequire(import.meta.url);',
+      ].join(' '),
+    },
+    plugins: [importMetaOfTheMirror],
   });
-  for (const input of Object.keys(result.metafile.inputs)) {
-    if (input.startsWith('node_modules/')) continue;
-    if (readFileSync(join(ROOT, input), 'utf8').includes('import.meta')) {
-      throw new Error(
-        `ferry build: ${entry} is bundled, but ${input} uses import.meta; take it out of BUNDLED_ENTRIES`,
-      );
-    }
-  }
 }
+
+/**
+ * A bundled module keeps the import.meta of its own compiled file in the mirror: a module that
+ * reads a file beside itself (the Lua scripts, the Kafka pom) or starts a sibling process finds it
+ * there, whichever bundle or chunk its code landed in (all of them sit in `bundle/`).
+ * @type {import('esbuild').Plugin}
+ */
+const importMetaOfTheMirror = {
+  name: 'import-meta-of-the-mirror',
+  setup(b) {
+    b.onLoad({ filter: /\.(ts|mjs)$/ }, (args) => {
+      const rel = relative(ROOT, args.path);
+      if (rel.startsWith('..') || rel.startsWith(`node_modules${sep}`)) return undefined;
+      const source = readFileSync(args.path, 'utf8');
+      if (!source.includes('import.meta')) return undefined;
+      const file = `../${rel.split(sep).join('/')}`.replace(/\.ts$/, '.js');
+      const dir = file.slice(0, file.lastIndexOf('/') + 1);
+      // One pass: the dirname's replacement itself uses import.meta.url, which must stay as is.
+      const contents = source.replace(/import\.meta\.(dirname|url)/g, (_, which) =>
+        which === 'dirname'
+          ? `__ferryFileURLToPath(new URL(${JSON.stringify(dir)}, import.meta.url)).replace(/\\/$/, '')`
+          : `new URL(${JSON.stringify(file)}, import.meta.url).href`,
+      );
+      return { contents, loader: args.path.endsWith('.ts') ? 'ts' : 'js' };
+    });
+  },
+};
 
 /** @type {import('esbuild').Plugin} */
 const relativeImportsAsJs = {
