@@ -15,6 +15,7 @@ type Bench = (ctx: BenchContext) => Promise<Figures>;
 
 const benches: Record<string, () => Promise<Bench>> = {
   cli: async () => (await import('./cli.ts')).default,
+  history: async () => (await import('./history.ts')).default,
   stack: async () => (await import('./stack.ts')).default,
   savevm: async () => (await import('./savevm.ts')).default,
   tunnel: async () => (await import('./tunnel.ts')).default,
