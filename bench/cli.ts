@@ -2,7 +2,8 @@
 // user feels it. p50 and p90 of `runs` runs each of `ferry --help`, `ferry status --once` (stack
 // up, no hosts required) and `ferry stack status`, next to a bare `node -e 0` measured in the same
 // run: node's own start is the floor no CLI written for it can go under, so each command is also
-// given as its time above that floor. The build is made first, so no run pays for compiling.
+// given as its time above that floor. Then how long an agent takes to come up (`ferry host start
+// --detach`, 5 runs). The build is made first, so no run pays for compiling.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,6 +11,7 @@ import { ensureBuilt, ROOT } from '../infra/build/compiled.mjs';
 import { loadConfig } from '../infra/config.ts';
 import { stackUp } from '../infra/stack/stack.ts';
 import { z } from 'zod';
+import { uniqueName } from '../test/support/stack.ts';
 import type { BenchContext, Figures } from './run.ts';
 
 const run = promisify(execFile);
@@ -45,8 +47,29 @@ export default async function cliBench(ctx: BenchContext): Promise<Figures> {
   for (const name of ['help', 'status', 'stackStatus']) {
     figures[`${name}AboveNodeMs`] = (figures[`${name}Ms`] as number) - floor;
   }
+  // An agent: `ferry host start --detach` returns once the agent has registered in Redis (its
+  // worker polling, its data plane listening); then it is stopped. Fewer runs: each is a process.
+  const agentTimes: number[] = [];
+  for (let i = 0; i < AGENT_RUNS; i++) {
+    const name = uniqueName('bench-cli');
+    const start = performance.now();
+    await run(process.execPath, [BIN, 'host', 'start', name, '--address', AGENT_ADDRESS, '--detach'], {
+      timeout: 120_000,
+    });
+    agentTimes.push(performance.now() - start);
+    await run(process.execPath, [BIN, 'host', 'stop', name], { timeout: 60_000 });
+  }
+  agentTimes.sort((a, b) => a - b);
+  figures.agentStartMs = Math.round(quantile(agentTimes, 0.5));
+  figures.agentStartMaxMs = Math.round(agentTimes.at(-1)!);
+  ctx.log(
+    `${'ferry host start --detach'.padEnd(28)} p50 ${figures.agentStartMs} ms  max ${figures.agentStartMaxMs} ms`,
+  );
   return figures;
 }
+
+const AGENT_RUNS = 5;
+const AGENT_ADDRESS = '127.0.0.46';
 
 async function timeOnce(args: string[]): Promise<number> {
   const start = performance.now();

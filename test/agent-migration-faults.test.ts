@@ -8,6 +8,7 @@ import { HostRegistry } from '../hosts/agent/registration.ts';
 import type { Config } from '../infra/config.ts';
 import { runHostOperation } from '../cli/host-operation.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
+import { Prng } from '../hosts/guest-sim/prng.ts';
 import { setBandwidth, setMaxDowntime } from '../workflows/migration/messages.ts';
 import type { migrate } from '../workflows/migrate.ts';
 import type { MigrateInput, MigrationReport } from '../workflows/migration/types.ts';
@@ -34,6 +35,9 @@ after(async () => {
 });
 
 /** The small guest of these tests, moved A → B with room to spare: only the fault (`via`) decides. */
+/** Where the byte faults fall: seeded, so a failure can be run again as it was. */
+const FAULT_SEED = 7;
+
 const onePass = (vm: string, via?: { host: string; port: number }): MigrateInput => ({
   vm,
   source: hostA,
@@ -61,12 +65,23 @@ async function startWrittenGuest(): Promise<{ vm: string; pid: number }> {
   return guest;
 }
 
-/** After a failed migration: the source runs on A and no guest of that name is left on B. */
-async function assertRolledBack(vm: string, report: MigrationReport): Promise<void> {
+/**
+ * After a failed migration: the source is on A as it was before (running, or paused if it was
+ * paused when the migration began) and no guest of that name is left on B.
+ */
+async function assertRolledBack(
+  vm: string,
+  report: MigrationReport,
+  { wasRunning } = { wasRunning: true },
+): Promise<void> {
   assert.equal(report.outcome, 'rolled-back', JSON.stringify(report.firstError));
   assert.equal(report.runsOn, hostA);
   const src = await runHostOperation(cfg, hostA, 'guestStatus', vm);
-  assert.deepEqual([src.status, src.running], ['running', true], 'the source keeps running');
+  assert.deepEqual(
+    [src.status, src.running],
+    wasRunning ? ['running', true] : ['paused', false],
+    'the source is as it was',
+  );
   const deadline = Date.now() + 15_000;
   for (;;) {
     const dst = await runHostOperation(cfg, hostB, 'guestStatus', vm).then(
@@ -125,7 +140,10 @@ async function faultyProxy(fault: (chunk: Buffer, offset: number) => { data: Buf
 
 test('agent migration faults - a byte flipped in flight never runs: the migration rolls back', async () => {
   const { vm, pid } = await startWrittenGuest();
-  const at = 64 * 1024 + Math.floor(Math.random() * 4 * 1024 * 1024);
+  // Paused, the guest sends each of its pages once: a running one could dirty the flipped page
+  // again, and a later pass would send it clean (the migration then completed, 2 runs in 13).
+  await runHostOperation(cfg, hostA, 'pauseGuest', vm);
+  const at = 64 * 1024 + new Prng(FAULT_SEED).below(4 * 1024 * 1024);
   let flipped = false;
   const { proxy, via } = await faultyProxy((chunk, offset) => {
     if (at < offset || at >= offset + chunk.length) return { data: chunk };
@@ -137,17 +155,19 @@ test('agent migration faults - a byte flipped in flight never runs: the migratio
   try {
     const report = await ctl.run(onePass(vm, via));
     assert.ok(flipped, `byte ${at} was flipped`);
-    assert.deepEqual(
-      [report.firstError?.phase, report.firstError?.host, report.firstError?.type],
-      ['finish', hostB, 'MemoryMismatch'],
-      JSON.stringify(report.firstError),
-    );
-    await assertRolledBack(vm, report);
+    // A flipped byte in a page's data is caught by the digests at Finish; in a record's header
+    // (about 0.2% of the stream), by the parser during Perform. Either way it never runs.
+    const caught = [report.firstError?.phase, report.firstError?.host, report.firstError?.type];
+    const inData = ['finish', hostB, 'MemoryMismatch'];
+    if (caught[0] === 'perform') assert.match(report.firstError?.message ?? '', /corrupt|savevm/i);
+    else assert.deepEqual(caught, inData, JSON.stringify(report.firstError));
+    await assertRolledBack(vm, report, { wasRunning: false });
   } finally {
     proxy.close();
   }
   // The same guest process runs on, its memory its own: it moves whole once the link is clean.
   assert.notEqual(processStartTime(pid), undefined, 'the source guest is the process that was started');
+  await runHostOperation(cfg, hostA, 'resumeGuest', vm);
   const again = await ctl.run(onePass(vm));
   assert.equal(again.outcome, 'completed', JSON.stringify(again.firstError));
   assert.ok(again.digests.source, 'the source digested its memory at the stop');
@@ -156,7 +176,7 @@ test('agent migration faults - a byte flipped in flight never runs: the migratio
 
 test('agent migration faults - the stream cut at a random offset fails cleanly on both sides', async () => {
   const { vm } = await startWrittenGuest();
-  const cutAt = 4096 + Math.floor(Math.random() * 4 * 1024 * 1024);
+  const cutAt = 4096 + new Prng(FAULT_SEED + 1).below(4 * 1024 * 1024);
   let forwarded = 0;
   const { proxy, via } = await faultyProxy((chunk, offset) => {
     const keep = Math.max(0, Math.min(chunk.length, cutAt - offset));

@@ -40,8 +40,10 @@ const ferry = (...args: string[]) => ferryWithEnv(env, 240_000, ...args);
 
 /** A free port below the ephemeral range (see README "Configuration"). */
 async function freeLowPort(): Promise<number> {
+  // Probed in an order seeded by this process's pid: two test processes start apart, and a run
+  // can be repeated (no unseeded randomness).
   for (let i = 0; i < 50; i++) {
-    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    const port = 20_000 + ((process.pid * 7919 + i * 104_729) % 10_000);
     const ok = await new Promise<boolean>((resolve) => {
       const s = createServer();
       s.once('error', () => resolve(false));
