@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { loadOrCreateIdentity } from '../hosts/agent/identity.ts';
-import { HostRegistry } from '../hosts/agent/registration.ts';
+import { HostRegistry, type HostRegistration } from '../hosts/agent/registration.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { realStack, uniqueName } from './support/stack.ts';
 
@@ -34,17 +34,7 @@ test('agent identity - a host keeps its UUID across restarts; a bad name is refu
 
 test('agent registration - a registered host is up until its heartbeat lapses', async () => {
   const registry = new HostRegistry(redis, prefix);
-  const reg = {
-    name: 'host-a',
-    uuid: loadOrCreateIdentity(join(dir, 'a'), 'host-a').uuid,
-    address: '127.0.0.2',
-    dataPort: 40123,
-    memoryMiB: 4096,
-    usedMiB: 1024,
-    guests: 2,
-    pid: process.pid,
-    heartbeatAt: new Date().toISOString(),
-  };
+  const reg = registration('host-a', { memoryMiB: 4096, usedMiB: 1024, guests: 2 });
   await registry.heartbeat(reg, { ttlMs: 400 });
   assert.deepEqual(await registry.read('host-a'), reg);
   assert.deepEqual(await registry.list(), [{ name: 'host-a', up: true, registration: reg }]);
@@ -57,17 +47,7 @@ test('agent registration - a registered host is up until its heartbeat lapses', 
 
 test('agent registration - the guests a host publishes are read back and lapse with its heartbeat', async () => {
   const registry = new HostRegistry(redis, prefix);
-  const reg = {
-    name: 'host-g',
-    uuid: loadOrCreateIdentity(join(dir, 'g'), 'host-g').uuid,
-    address: '127.0.0.3',
-    dataPort: 40124,
-    memoryMiB: 2048,
-    usedMiB: 64,
-    guests: 1,
-    pid: process.pid,
-    heartbeatAt: new Date().toISOString(),
-  };
+  const reg = registration('host-g', { memoryMiB: 2048, usedMiB: 64, guests: 1 });
   const guests = [{ vm: 'vm-1', kind: 'emulated', memoryMiB: 64, incoming: false, status: 'running' }];
   await registry.heartbeat(reg, { ttlMs: 400 });
   assert.equal(await registry.guests('host-g'), undefined, 'a beat without guests publishes none');
@@ -81,3 +61,19 @@ test('agent registration - the guests a host publishes are read back and lapse w
   await registry.deregister('host-g');
   assert.equal(await redis.exists(`${prefix}:host:host-g:guests`), 0, 'deregister removes the guest list');
 });
+
+/** A registration of `name` (its identity in this test's dir) with the given load. */
+function registration(
+  name: string,
+  load: { memoryMiB: number; usedMiB: number; guests: number },
+): HostRegistration {
+  return {
+    name,
+    uuid: loadOrCreateIdentity(join(dir, name), name).uuid,
+    address: '127.0.0.2',
+    dataPort: 40123,
+    ...load,
+    pid: process.pid,
+    heartbeatAt: new Date().toISOString(),
+  };
+}

@@ -41,6 +41,17 @@ const SOURCE_DIRS = [
   'errors',
   'test',
 ];
+/**
+ * Files outside SOURCE_DIRS that change what a build holds: the bundles carry zod, ioredis, kafkajs
+ * and commander from node_modules (npm rewrites its .package-lock.json on every install), and
+ * esbuild reads tsconfig.json.
+ */
+const KEY_FILES = [
+  'package.json',
+  'package-lock.json',
+  join('node_modules', '.package-lock.json'),
+  'tsconfig.json',
+];
 /** Folders under SOURCE_DIRS whose files are data for tests run from source, never read by a build. */
 const DATA_ONLY = [join('test', 'fixtures')];
 /**
@@ -181,8 +192,13 @@ function listSources() {
 /** @param {string[]} files */
 function sourceKey(files) {
   const hash = createHash('sha256').update(`format ${FORMAT}\n`);
-  for (const file of files) {
-    const st = statSync(join(ROOT, file));
+  for (const file of [...files, ...KEY_FILES]) {
+    let st;
+    try {
+      st = statSync(join(ROOT, file));
+    } catch {
+      continue; // a key file that does not exist (no node_modules yet) counts as absent
+    }
     hash.update(`${file}\0${st.size}\0${st.mtimeMs}\n`);
   }
   return hash.digest('hex').slice(0, 16);
@@ -355,4 +371,12 @@ function removeOldBuilds(keep) {
       rmSync(path, { recursive: true, force: true });
     }
   }
+  // The workflow bundles (infra/temporal/workflow-bundle.ts), one per version of the workflows.
+  const bundles = join(BUILDS, 'workflows');
+  if (!existsSync(bundles)) return;
+  const olds = readdirSync(bundles)
+    .map((name) => ({ path: join(bundles, name), mtime: statSync(join(bundles, name)).mtimeMs }))
+    .sort((a, b) => b.mtime - a.mtime)
+    .slice(KEEP_NEWEST);
+  for (const old of olds) if (now - old.mtime > KEEP_OLD_MS) rmSync(old.path, { force: true });
 }
