@@ -23,6 +23,8 @@ import type { Outbox } from './outbox.ts';
 const QMP_CONNECT_MS = 20_000;
 /** While waiting for a new guest's QMP socket: how often to check that its process still lives. */
 const EXIT_CHECK_MS = 100;
+/** How long describe() waits for a guest's run state. */
+const DESCRIBE_QMP_MS = 1000;
 /** After SIGKILL: how often to check that the process is gone (it takes a few ms). */
 const KILL_CHECK_MS = 5;
 
@@ -184,7 +186,11 @@ export class GuestManager {
     }));
   }
 
-  /** Every guest here with its run state, as QMP answers now. */
+  /**
+   * Every guest here with its run state, as QMP answers now; `unknown` for one that does not
+   * answer within a second (the heartbeat publishes this list, and must never wait out a stuck
+   * guest's 10 s QMP timeout: the host's registration would lapse meanwhile).
+   */
   async describe(): Promise<HostGuest[]> {
     return Promise.all(
       [...this.guests.values()].map(async (g) => ({
@@ -192,7 +198,7 @@ export class GuestManager {
         kind: g.def.kind,
         memoryMiB: g.def.memoryMiB,
         incoming: g.def.incoming,
-        status: await g.qmp.execute('query-status').then(
+        status: await g.qmp.execute('query-status', undefined, DESCRIBE_QMP_MS).then(
           (s) => s.status,
           () => 'unknown',
         ),
