@@ -182,7 +182,8 @@ function listSources() {
     for (const entry of readdirSync(join(ROOT, rel), { withFileTypes: true })) {
       const child = join(rel, entry.name);
       if (entry.isDirectory()) walk(child);
-      else if (entry.isFile()) out.push(child);
+      // Test files are never compiled (tests run from source): they are no part of a build's key.
+      else if (entry.isFile() && !entry.name.endsWith('.test.ts')) out.push(child);
     }
   };
   for (const dir of SOURCE_DIRS) if (existsSync(join(ROOT, dir))) walk(dir);
@@ -216,7 +217,7 @@ async function build(files, key, dir) {
   const tmp = join(BUILDS, `tmp-${process.pid}-${Date.now()}`);
   mkdirSync(tmp, { recursive: true });
   try {
-    const sources = files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.endsWith('.test.ts'));
+    const sources = files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
     await esbuild.build({
       absWorkingDir: ROOT,
       entryPoints: sources,
