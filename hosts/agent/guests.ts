@@ -156,11 +156,17 @@ export class GuestManager {
     return this.guests.has(vm);
   }
 
-  /** An incoming guest that Finish resumed becomes an ordinary guest of this host. */
+  /**
+   * An incoming guest that Finish resumed becomes an ordinary guest of this host. The guest list in
+   * Redis is published again now: the RESUME event's publish may have run before this, and would
+   * otherwise show the guest as incoming until the next heartbeat. Not awaited: Finish does not
+   * wait for a heartbeat (beats are serialized, so this one lands after any older one).
+   */
   settle(vm: string): void {
     const g = this.get(vm);
     g.def = { ...g.def, incoming: false, paused: false };
     writeFileSync(this.paths(vm).def, JSON.stringify(g.def) + '\n');
+    void this.onChanged?.();
   }
 
   migrationSockets(vm: string): { incoming: string; outgoing: string } {
