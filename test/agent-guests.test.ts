@@ -44,7 +44,13 @@ test('agent guests - a guest outlives its agent; a restarted agent reconnects to
   const second = new GuestManager(hostDir, 'host-a', outbox, log, join(hostDir, 'images'));
   assert.deepEqual(await second.recover(), { reconnected: ['vm-1'], lost: [] });
   assert.deepEqual(second.list(), [{ vm: 'vm-1', kind: 'emulated', memoryMiB: 16, pid }]);
-  const after = await second.qmp('vm-1').execute('x-ferry-digest');
+  // The workload dirties on its own ticks: a reconnect faster than one tick may see no change yet.
+  const deadline = Date.now() + 5000;
+  let after = await second.qmp('vm-1').execute('x-ferry-digest');
+  while (after.digest === before.digest && Date.now() < deadline) {
+    await sleep(20);
+    after = await second.qmp('vm-1').execute('x-ferry-digest');
+  }
   assert.notEqual(after.digest, before.digest, 'the same guest kept running (its workload kept dirtying)');
 
   await second.kill('vm-1', 'test: operator kill');
@@ -69,7 +75,9 @@ test('agent guests - a guest whose process died while the agent was away is repo
     started.push(pid);
     first.detachAll();
     process.kill(pid, 'SIGKILL');
-    while (processStartTime(pid) !== undefined) await new Promise((r) => setTimeout(r, 20));
+    const deadline = Date.now() + 5000;
+    while (processStartTime(pid) !== undefined && Date.now() < deadline) await sleep(20);
+    assert.equal(processStartTime(pid), undefined, 'the SIGKILLed guest is gone within 5 s');
     const second = new GuestManager(dir, 'host-b', outbox, log, join(dir, 'images'));
     assert.deepEqual(await second.recover(), { reconnected: [], lost: ['vm-2'] });
     assert.equal(outbox.peek(10).at(-1)?.type, 'guest.stopped');
