@@ -13,6 +13,7 @@ import { drillSources } from '../drills/sources.ts';
 import { loadConfig } from '../infra/config.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { stackUp } from '../infra/stack/stack.ts';
+import { cancelledFinishGiveUpMs } from '../workflows/migration/types.ts';
 import { DRILL_PHASES } from '../drills/fault.ts';
 import type { BenchContext, Figures } from './run.ts';
 
@@ -40,7 +41,7 @@ const s = DEFAULT_DRILL_SETTINGS;
 function boundOf(fault: string): string {
   const ttl = `autokill TTL ${s.autokillTtlMs / 1000} s`;
   if (fault === 'kill-destination-agent-never')
-    return `cancelled Finish gives up after max(60 s, 4 × autokill TTL) = ${Math.max(60, (4 * s.autokillTtlMs) / 1000)} s; stream break`;
+    return `cancelled Finish gives up after max(10 s, 4 × autokill TTL) = ${cancelledFinishGiveUpMs(s.autokillTtlMs) / 1000} s; stream break`;
   if (fault === 'kill-source-agent-never')
     return `Perform heartbeat timeout ${s.heartbeatTimeoutMs / 1000} s; ${ttl}; source restarted once the incoming guest is gone`;
   if (fault.startsWith('kill-source-agent'))

@@ -1,3 +1,4 @@
+// exclusive: stops the shared Kafka.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,6 +1,7 @@
 // The cluster commands as an operator runs them, on the real controller (started if none runs):
 // `ferry status --json`, `ferry drain --json`, the drain mark and `ferry undrain`, `ferry rebalance
 // --json`, and their one-line refusals.
+// exclusive: starts and stops the operator's controller.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';

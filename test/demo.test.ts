@@ -1,6 +1,7 @@
 // `npm start`'s demo, run as `ferry demo` under a prefix and addresses of its own: it must end with
 // every migration completed, every guest drained, no violation and the live state equal to the log,
 // and leave its hosts and guests running (the test removes them afterwards).
+// exclusive: uses the operator's controller and reads the whole cluster's status.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';

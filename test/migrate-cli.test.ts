@@ -1,5 +1,6 @@
 // `ferry migrate` as an operator runs it: it starts the controller if none runs, prints one JSON
 // object with --json, and refuses bad requests with one line.
+// exclusive: starts and stops the operator's controller.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { realStack, uniqueName } from './support/stack.ts';

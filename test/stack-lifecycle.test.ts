@@ -1,3 +1,4 @@
+// exclusive: runs `ferry stack up` on the shared stack and checks what it reports.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:net';

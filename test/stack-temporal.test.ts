@@ -1,3 +1,4 @@
+// exclusive: stops and restarts the shared Temporal server.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { join } from 'node:path';

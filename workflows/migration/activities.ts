@@ -8,6 +8,7 @@ import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { ControlActivities } from '../../activities/control.ts';
 import type { DestinationActivities } from '../../activities/migration/destination.ts';
 import type { SourceActivities } from '../../activities/migration/source.ts';
+import { cancelledFinishGiveUpMs } from './types.ts';
 
 const queue = (host: string) => `host.${host}`;
 
@@ -93,7 +94,7 @@ export function destinationForAWhile(host: string, autokillTtlMs: number) {
     taskQueue: queue(host),
     startToCloseTimeout: '1 minute',
     heartbeatTimeout: PHASE_HEARTBEAT_TIMEOUT_MS,
-    scheduleToCloseTimeout: Math.max(60_000, 4 * autokillTtlMs),
+    scheduleToCloseTimeout: cancelledFinishGiveUpMs(autokillTtlMs),
     retry: untilDone,
   });
 }

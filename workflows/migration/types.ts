@@ -19,6 +19,16 @@ export const DEFAULT_MAX_DOWNTIME_MS = 300;
 /** How long an incoming guest outlives a silent controller before its destination kills it. */
 export const DEFAULT_AUTOKILL_TTL_MS = 15_000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 10_000;
+
+/**
+ * How long a rollback keeps trying to reach a destination that may be gone for good with its
+ * cancelled Finish. Four autokill TTLs: by then the lease has long lapsed and the destination (or
+ * its agent, once restarted) kills the incoming guest on its own, so trying longer adds nothing
+ * but a wait before the source is told. At least 10 s, for a destination that only blinked.
+ */
+export function cancelledFinishGiveUpMs(autokillTtlMs: number): number {
+  return Math.max(10_000, 4 * autokillTtlMs);
+}
 /**
  * How long a phase waits in a host's task queue for its agent to pick it up (schedule-to-start)
  * before that host counts as down. Only the phases before the point of no return, and Finish, are
