@@ -132,10 +132,12 @@ test('migrate - the destination agent freezes mid-Prepare (SIGSTOP): its heartbe
   assert.ok(agent, 'the destination agent runs');
   await handle.signal(resume);
   // Frozen once its worker has started Prepare: a stuck agent, or one whose last poll got the task as it died.
+  const startedBy = Date.now() + 30_000;
   for (;;) {
     const pending = (await handle.describe()).raw.pendingActivities ?? [];
     const prepare = pending.find((a) => a.activityType?.name === 'dstPrepare');
     if (prepare && Number(prepare.state) === 2 /* STARTED */) break;
+    assert.ok(Date.now() < startedBy, `Prepare never started within 30 s: ${JSON.stringify(pending)}`);
     await new Promise((r) => setTimeout(r, 10));
   }
   process.kill(agent.pid, 'SIGSTOP');
@@ -150,7 +152,7 @@ test('migrate - the destination agent freezes mid-Prepare (SIGSTOP): its heartbe
   assert.deepEqual([report.firstError?.phase, report.firstError?.type], ['prepare', 'Timeout']);
   assert.match(report.firstError?.message ?? '', /heartbeat/);
   // Prepare fails at its heartbeat timeout; the cancelled Finish then tries the frozen host for a
-  // while (60 s) before the source resumes. Without the heartbeat, Prepare alone waited 2 minutes.
+  // while (max(10 s, 4 autokill TTLs) = 12 s) before the source resumes. Without the heartbeat, Prepare alone waited 2 minutes.
   const failedAfterMs = Date.parse(report.phases.find((p) => p.name === 'prepare')?.endedAt ?? '') - frozenAt;
   assert.ok(
     failedAfterMs < PHASE_HEARTBEAT_TIMEOUT_MS + 10_000,
