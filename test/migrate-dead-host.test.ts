@@ -152,7 +152,8 @@ test('migrate - the destination agent freezes mid-Prepare (SIGSTOP): its heartbe
   assert.deepEqual([report.firstError?.phase, report.firstError?.type], ['prepare', 'Timeout']);
   assert.match(report.firstError?.message ?? '', /heartbeat/);
   // Prepare fails at its heartbeat timeout; the cancelled Finish then tries the frozen host for a
-  // while (max(10 s, 4 autokill TTLs) = 12 s) before the source resumes. Without the heartbeat, Prepare alone waited 2 minutes.
+  // while (max(10 s, 4 autokill TTLs) = 12 s) before the source resumes. Without the heartbeat,
+  // Prepare alone waited 2 minutes.
   const failedAfterMs = Date.parse(report.phases.find((p) => p.name === 'prepare')?.endedAt ?? '') - frozenAt;
   assert.ok(
     failedAfterMs < PHASE_HEARTBEAT_TIMEOUT_MS + 10_000,
