@@ -36,6 +36,16 @@ export async function measureTunnelThroughput(sizeBytes: number): Promise<Tunnel
   };
 }
 
+/**
+ * Raw loopback TCP alone (bytes per second), on the same kind of stream: the wire speed a bench
+ * holds ferry's data path against.
+ */
+export async function measureLoopbackBps(sizeBytes: number): Promise<number> {
+  const chunks = streamOf(sizeBytes);
+  const bytes = chunks.reduce((n, c) => n + c.length, 0);
+  return bytes / (await raw(chunks, bytes));
+}
+
 /** A precopy stream of about `sizeBytes`: one page in sixteen zero, the rest distinct data. */
 function streamOf(sizeBytes: number): Buffer[] {
   const pages = Math.max(16, Math.floor(sizeBytes / (PAGE + 8)));

@@ -8,7 +8,7 @@
 // FERRY_TEST_CONCURRENCY sets how many shared files run at once (default 3).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 const dir = import.meta.dirname;
 const EXCLUSIVE = /^\/\/ exclusive: \S/m;
@@ -26,7 +26,29 @@ const files = readdirSync(dir)
   .sort()
   .map((f) => join(dir, f));
 const exclusive = files.filter((f) => EXCLUSIVE.test(readFileSync(f, 'utf8')));
-const shared = files.filter((f) => !exclusive.includes(f));
+
+/**
+ * The shared files that take longest (a minute or more each on the real stack) start first, so the
+ * slots end together instead of one long file running alone at the end. Order only: a file missing
+ * from this list, or a stale entry, costs time, never correctness.
+ */
+const LONGEST_FIRST = [
+  'drills',
+  'drill-links',
+  'drain',
+  'drain-faults',
+  'audit-replay',
+  'migrate-dead-host',
+  'migrate-compensation',
+  'agent-migration-faults',
+  'drill-redis-loss',
+  'migrate-restarts',
+];
+const rank = (f: string) => {
+  const i = LONGEST_FIRST.indexOf(basename(f, '.test.ts'));
+  return i === -1 ? LONGEST_FIRST.length : i;
+};
+const shared = files.filter((f) => !exclusive.includes(f)).sort((a, b) => rank(a) - rank(b));
 
 function run(stage: string, list: string[], n: number): number {
   console.log(`# integration: ${stage}: ${list.length} files, ${n} at a time`);
