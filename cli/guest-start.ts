@@ -22,6 +22,7 @@ export const GuestStartSchema = z.object({
   memoryMiB: z.coerce.number().int().min(8, 'a guest needs at least 8 MiB'),
   dirtyPagesPerSecond: z.coerce.number().min(0).default(0),
   kind: z.enum(['emulated', 'qemu']).default('emulated'),
+  workingSetMiB: z.coerce.number().int().min(1, 'the working set is at least 1 MiB').optional(),
 });
 export type GuestStart = z.infer<typeof GuestStartSchema>;
 
@@ -56,6 +57,7 @@ export async function startGuestOn(cfg: Config, redis: Redis, o: GuestStart): Pr
       kind: o.kind,
       memoryMiB: o.memoryMiB,
       dirtyPagesPerSecond: o.dirtyPagesPerSecond,
+      ...(o.workingSetMiB !== undefined ? { workingSetMiB: o.workingSetMiB } : {}),
     });
   } catch (err) {
     await releasePlacement(redis, o.vm, o.host);

@@ -1,4 +1,4 @@
-// `ferry guest start VM --host NAME --memory MIB [--dirty-rate N] [--kind emulated|qemu]`,
+// `ferry guest start VM --host NAME --memory MIB [--dirty-rate N] [--kind emulated|qemu] [--working-set MIB]`,
 // `ferry guest stop|kill VM [--host NAME]`, `ferry guest resume VM --host NAME`, `ferry guest digest VM [--json]`.
 import type { Command } from 'commander';
 import { VmNameSchema } from '../events/schema.ts';
@@ -19,23 +19,30 @@ export function registerGuest(program: Command): void {
     .requiredOption('--memory <mib>', 'guest memory in MiB')
     .option('--dirty-rate <pages-per-second>', 'emulated guests: pages its workload dirties per second', '0')
     .option('--kind <kind>', 'emulated (a Node process) or qemu (qemu-system-x86_64)', 'emulated')
-    .action(async (vm: string, opts: { host: string; memory: string; dirtyRate: string; kind: string }) => {
-      const o = GuestStartSchema.parse({
-        vm,
-        host: opts.host,
-        memoryMiB: opts.memory,
-        dirtyPagesPerSecond: opts.dirtyRate,
-        kind: opts.kind,
-      });
-      const cfg = loadConfig();
-      const redis = createRedis(cfg, 'ferry-cli');
-      try {
-        const { pid } = await startGuestOn(cfg, redis, o);
-        console.log(`${o.vm} runs on ${o.host} (${o.kind}, ${o.memoryMiB} MiB, pid ${pid})`);
-      } finally {
-        redis.disconnect();
-      }
-    });
+    .option('--working-set <mib>', 'qemu guests: MiB its program keeps rewriting (default 8)')
+    .action(
+      async (
+        vm: string,
+        opts: { host: string; memory: string; dirtyRate: string; kind: string; workingSet?: string },
+      ) => {
+        const o = GuestStartSchema.parse({
+          vm,
+          host: opts.host,
+          memoryMiB: opts.memory,
+          dirtyPagesPerSecond: opts.dirtyRate,
+          kind: opts.kind,
+          ...(opts.workingSet !== undefined ? { workingSetMiB: opts.workingSet } : {}),
+        });
+        const cfg = loadConfig();
+        const redis = createRedis(cfg, 'ferry-cli');
+        try {
+          const { pid } = await startGuestOn(cfg, redis, o);
+          console.log(`${o.vm} runs on ${o.host} (${o.kind}, ${o.memoryMiB} MiB, pid ${pid})`);
+        } finally {
+          redis.disconnect();
+        }
+      },
+    );
 
   for (const [name, op, what] of [
     ['stop', 'stopGuest', 'ask the guest to quit'],

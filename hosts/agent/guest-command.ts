@@ -20,6 +20,7 @@ export async function guestCommand(
     paused: def.paused,
     incoming: def.incoming,
     image,
+    ...(def.workingSetMiB !== undefined ? { workingSetMiB: def.workingSetMiB } : {}),
   });
 }
 

@@ -9,6 +9,11 @@ export const GuestDefinitionSchema = z
     memoryMiB: z.number().int().min(8),
     /** Emulated guests only: pages the workload dirties per second (0: idle). */
     dirtyPagesPerSecond: z.number().min(0).default(0),
+    /**
+     * QEMU guests only: the MiB its program keeps rewriting (from 2 MiB up; default the image's 8).
+     * A large one makes a guest whose pages are data, not zeros, and keep changing.
+     */
+    workingSetMiB: z.number().int().min(1).optional(),
     /** Start with the vCPUs stopped (QEMU's -S). */
     paused: z.boolean().default(false),
     /** Wait for an incoming migration (QEMU's -incoming defer). */
@@ -19,6 +24,14 @@ export const GuestDefinitionSchema = z
      * Default: one disk named after the VM.
      */
     disks: z.array(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,80}$/, 'disk names are lower-case')).optional(),
+  })
+  .refine((d) => d.workingSetMiB === undefined || d.kind === 'qemu', {
+    message: 'a working set is for QEMU guests (emulated ones take a dirty rate)',
+    path: ['workingSetMiB'],
+  })
+  .refine((d) => d.workingSetMiB === undefined || d.workingSetMiB <= d.memoryMiB - 2, {
+    message: 'the working set (from 2 MiB up) must fit in the guest memory',
+    path: ['workingSetMiB'],
   })
   .transform((d) => ({ ...d, disks: d.disks ?? [`${d.vm}-disk0`] }));
 export type GuestDefinition = z.output<typeof GuestDefinitionSchema>;
