@@ -9,7 +9,7 @@ import { openSourceTunnel, type DestinationTunnel, type TunnelListener } from '.
 import { guestMemoryDigest } from './digest.ts';
 import type { GuestManager } from './guests.ts';
 import type { Outbox } from './outbox.ts';
-import { tunnelEventToLog } from './tunnel-events.ts';
+import { recordTunnelEvent } from './tunnel-events.ts';
 
 export class MigrationError extends FerryError {
   constructor(
@@ -124,10 +124,7 @@ export async function prepareIncoming(
     vm: input.vm,
     target: socket,
     ttlMs: input.tokenTtlMs ?? 60_000,
-    onEvent: (e) => {
-      const ev = tunnelEventToLog(e);
-      if (ev) outbox.record(ev);
-    },
+    onEvent: (e) => recordTunnelEvent(outbox, e),
   });
   // The completion is awaited by waitIncoming; a failure before then must not go unhandled.
   expectation.tunnel.completion.catch(() => undefined);
@@ -156,10 +153,7 @@ export async function migrateOut(
     token: input.token,
     ...(deps.localAddress === undefined ? {} : { localAddress: deps.localAddress }),
     bandwidthLimitBytesPerSec: input.tunnelBandwidthBytesPerSec ?? null,
-    onEvent: (e) => {
-      const ev = tunnelEventToLog(e);
-      if (ev) outbox.record(ev);
-    },
+    onEvent: (e) => recordTunnelEvent(outbox, e),
   });
   tunnel.completion.catch(() => undefined);
   const record = (status: string, error?: string) =>

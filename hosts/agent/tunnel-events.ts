@@ -2,6 +2,19 @@
 // tunnel ended (with the byte offset where a stream broke).
 import type { EventInput } from '../../events/schema.ts';
 import type { TunnelEvent } from '../tunnel/index.ts';
+import type { Outbox } from './outbox.ts';
+
+/**
+ * Records a tunnel's event in the outbox. The savevm sections come with the stream, many a second,
+ * from inside the data path: they are group-committed (recordSoon) so the stream never waits on
+ * an fsync; how the tunnel ended is recorded durably at once.
+ */
+export function recordTunnelEvent(outbox: Outbox, e: TunnelEvent): void {
+  const ev = tunnelEventToLog(e);
+  if (!ev) return;
+  if (ev.type === 'savevm.section') outbox.recordSoon(ev);
+  else outbox.record(ev);
+}
 
 export function tunnelEventToLog(e: TunnelEvent): EventInput | undefined {
   const base = { vm: e.vm, migrationId: e.migrationId };

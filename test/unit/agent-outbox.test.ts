@@ -3,7 +3,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { Outbox } from '../../hosts/agent/outbox.ts';
+import { CURSOR_PERSIST_MS, Outbox } from '../../hosts/agent/outbox.ts';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -67,4 +67,47 @@ test('outbox - an event that breaks its schema is refused before it is stored', 
   assert.throws(() => box.record({ type: 'guest.stopped', vm: 'Not A Valid VM!', data: { reason: 'x' } }));
   assert.equal(box.backlog, 0);
   box.close();
+});
+
+test('outbox - recordSoon events are in the file at once, in sequence with record, and a crashed agent finds them', () => {
+  const d = dir();
+  const box = new Outbox(d, 'host-a');
+  const a = box.recordSoon(stopped('vm-1'));
+  const b = box.record(stopped('vm-2'));
+  const c = box.recordSoon(stopped('vm-3'));
+  assert.deepEqual([a.seq, b.seq, c.seq], [0, 1, 2]);
+  // No close: the agent died (its fd is left open); what it wrote is in the file.
+  const after = new Outbox(d, 'host-a');
+  assert.deepEqual(
+    after.peek(10).map((e) => e.id),
+    [a.id, b.id, c.id],
+  );
+  after.close();
+  box.close();
+});
+
+test('outbox - the cursor is written at once, then at most every CURSOR_PERSIST_MS; a crash in between ships again, never reuses a seq', () => {
+  const d = dir();
+  const cursor = () => readFileSync(join(d, 'outbox.cursor'), 'utf8');
+  const box = new Outbox(d, 'host-a');
+  for (let i = 0; i < 5; i++) box.record(stopped(`vm-${i}`));
+  box.acknowledge(1);
+  assert.equal(cursor(), '1', 'the first acknowledgement is written at once');
+  box.acknowledge(3);
+  assert.equal(cursor(), '1', `a second one within ${CURSOR_PERSIST_MS} ms waits`);
+  assert.deepEqual(
+    box.peek(10).map((e) => e.seq),
+    [4],
+    'in memory it is acknowledged',
+  );
+  // The agent dies now: a restarted one ships 2 and 3 again (at least once) and goes on from 5.
+  const after = new Outbox(d, 'host-a');
+  assert.deepEqual(
+    after.peek(10).map((e) => e.seq),
+    [2, 3, 4],
+  );
+  assert.equal(after.record(stopped('vm-9')).seq, 5);
+  after.close();
+  box.close();
+  assert.equal(cursor(), '3', 'close writes the cursor it held back');
 });
