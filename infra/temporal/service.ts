@@ -46,6 +46,13 @@ export function temporalService(cfg: Config): ServiceSpec {
           'journal_mode=wal',
           '--sqlite-pragma',
           'synchronous=normal',
+          // The history service reads new transfer tasks (each activity and workflow task to
+          // dispatch) from its database at most this often per second; the default, 20, made
+          // every dispatch wait up to 50 ms for the next read (37-44 ms per phase of a migration,
+          // seven times per migration). A dev server's one shard on a local SQLite file has the
+          // reads to spare: overhead p50 552 -> 308 ms, 24 migrations at once still 72 of 72.
+          '--dynamic-config-value',
+          'history.transferProcessorMaxPollRPS=1000',
           '--namespace',
           cfg.temporal.namespace,
           '--log-level',
