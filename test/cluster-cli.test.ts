@@ -7,6 +7,8 @@ import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import type { Config } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
+import { DEFAULT_PROMISE_LINGER_MS, MigrationSlots } from '../infra/redis/migration-slots.ts';
+import { CONTROL_TASK_QUEUE, slotsPrefix } from '../controller/queue.ts';
 import type { ClusterStatus } from '../cli/status.ts';
 import type { ClusterOpReport } from '../workflows/cluster/types.ts';
 import { ferry } from './support/cli.ts';
@@ -91,6 +93,15 @@ test('ferry drain --json - every guest moves, the host stays draining until ferr
 
 test('ferry rebalance --json - the host above the threshold sheds guests to hosts that stay under it', async () => {
   const [p, q, r] = cluster.hosts as [string, string, string];
+  // The drain's memory promises on q outlive its migrations by DEFAULT_PROMISE_LINGER_MS (they cover
+  // the destination's registration until it counts the guests), and q's load counts both: right
+  // after the drain, q would look 34 % full and shed a guest too. Wait until they lapsed.
+  const slots = new MigrationSlots(redis, slotsPrefix(CONTROL_TASK_QUEUE));
+  const lapsedBy = Date.now() + DEFAULT_PROMISE_LINGER_MS + 5000;
+  while ((await slots.load([q])).get(q)?.promisedMiB) {
+    assert.ok(Date.now() < lapsedBy, `q's promised memory never lapsed`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
   const res = await ferry('rebalance', '--threshold', '30', '--hosts', [p, q, r].join(','), '--json');
   assert.equal(res.status, 0, res.stderr);
   const report = JSON.parse(res.stdout) as ClusterOpReport;
