@@ -1,7 +1,8 @@
 // The emulated guest process: `node .build/KEY/bundle/guest.js --spec FILE` (or --spec-json JSON,
-// or --standby SOCKET AGENT_PID to wait for its spec from an agent: standby.ts). It lives on its own like a QEMU process: it ignores SIGHUP and the loss of
-// its parent, stdin and stdout, logs to stderr, and ends on `quit`, SIGTERM/SIGINT (exit 0) or a
-// failed incoming migration (exit 1). Exit code 2: a bad spec.
+// or --standby SOCKET AGENT_PID to wait for its spec from an agent: standby.ts). It lives on its
+// own like a QEMU process: it ignores SIGHUP and the loss of its parent, stdin and stdout, logs to
+// stderr, and ends on `quit`, SIGTERM/SIGINT (exit 0) or a failed incoming migration (exit 1).
+// Exit code 2: a bad spec.
 import { isFerryError } from '../../errors/ferry-error.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { EmulatedGuest } from './guest.ts';

@@ -357,15 +357,12 @@ async function workflowKey(esbuild) {
 /** @param {string} keep */
 function removeOldBuilds(keep) {
   const now = Date.now();
+  // Old builds may still be run by a long-lived agent or guest; only those a day old and not among
+  // the newest few go (`keep`, the one just made, is among them).
   const builds = readdirSync(BUILDS, { withFileTypes: true })
     .filter((e) => e.isDirectory() && /^[0-9a-f]{16}$/.test(e.name) && e.name !== keep)
-    .map((e) => ({ dir: join(BUILDS, e.name), mtime: statSync(join(BUILDS, e.name)).mtimeMs }))
-    .sort((a, b) => b.mtime - a.mtime);
-  // Old builds may still be run by a long-lived agent or guest; only those a day old and not among
-  // the newest few go.
-  for (const old of builds.slice(KEEP_NEWEST - 1)) {
-    if (now - old.mtime > KEEP_OLD_MS) rmSync(old.dir, { recursive: true, force: true });
-  }
+    .map((e) => join(BUILDS, e.name));
+  removeStale(builds, KEEP_NEWEST - 1, now);
   for (const e of readdirSync(BUILDS, { withFileTypes: true })) {
     const path = join(BUILDS, e.name);
     if (e.name.startsWith('tmp-') && now - statSync(path).mtimeMs > 3600_000) {
@@ -375,9 +372,24 @@ function removeOldBuilds(keep) {
   // The workflow bundles (infra/temporal/workflow-bundle.ts), one per version of the workflows.
   const bundles = join(BUILDS, 'workflows');
   if (!existsSync(bundles)) return;
-  const olds = readdirSync(bundles)
-    .map((name) => ({ path: join(bundles, name), mtime: statSync(join(bundles, name)).mtimeMs }))
+  removeStale(
+    readdirSync(bundles).map((name) => join(bundles, name)),
+    KEEP_NEWEST,
+    now,
+  );
+}
+
+/**
+ * Removes those of `paths` that are older than KEEP_OLD_MS and not among the `newest` most recent.
+ * @param {string[]} paths
+ * @param {number} newest
+ * @param {number} now
+ */
+function removeStale(paths, newest, now) {
+  const olds = paths
+    .map((path) => ({ path, mtime: statSync(path).mtimeMs }))
     .sort((a, b) => b.mtime - a.mtime)
-    .slice(KEEP_NEWEST);
-  for (const old of olds) if (now - old.mtime > KEEP_OLD_MS) rmSync(old.path, { force: true });
+    .slice(newest);
+  for (const old of olds)
+    if (now - old.mtime > KEEP_OLD_MS) rmSync(old.path, { recursive: true, force: true });
 }
