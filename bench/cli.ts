@@ -11,7 +11,7 @@ import { ensureBuilt, ROOT } from '../infra/build/compiled.mjs';
 import { loadConfig } from '../infra/config.ts';
 import { stackUp } from '../infra/stack/stack.ts';
 import { z } from 'zod';
-import { uniqueName } from '../test/support/stack.ts';
+import { uniqueName } from '../lab/stack.ts';
 import type { BenchContext, Figures } from './run.ts';
 
 const run = promisify(execFile);

@@ -22,9 +22,9 @@ import { DEFAULT_LIMITS, resolveLimits } from '../workflows/cluster/types.ts';
 import type { drain } from '../workflows/drain.ts';
 import type { migrate } from '../workflows/migrate.ts';
 import type { MigrationReport } from '../workflows/migration/types.ts';
-import { smallGuests, startCluster, type GuestSpec } from '../test/support/cluster.ts';
-import { startTestController, type TestController } from '../test/support/migrate.ts';
-import { uniqueName } from '../test/support/stack.ts';
+import { smallGuests, startCluster, type GuestSpec } from '../lab/cluster.ts';
+import { startTestController, type TestController } from '../lab/migrate.ts';
+import { uniqueName } from '../lab/stack.ts';
 import type { BenchContext, Figures } from './run.ts';
 import { measureLoopbackBps } from './tunnel-throughput.ts';
 

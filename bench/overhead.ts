@@ -9,9 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { runHostOperation } from '../cli/host-operation.ts';
 import { loadConfig, type Config } from '../infra/config.ts';
 import { stackUp } from '../infra/stack/stack.ts';
-import { ferry } from '../test/support/cli.ts';
-import { startTestController, type TestController } from '../test/support/migrate.ts';
-import { uniqueName } from '../test/support/stack.ts';
+import { ferry } from '../lab/cli.ts';
+import { startTestController, type TestController } from '../lab/migrate.ts';
+import { uniqueName } from '../lab/stack.ts';
 import { PHASES, type MigrationReport, type PhaseName } from '../workflows/migration/types.ts';
 import type { BenchContext, Figures } from './run.ts';
 

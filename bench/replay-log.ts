@@ -6,7 +6,7 @@
 import type { Kafka, Message } from 'kafkajs';
 import { Partitioners } from 'kafkajs';
 import type { FerryEvent } from '../events/schema.ts';
-import { asMessage, EventForge } from '../test/support/event-forge.ts';
+import { asMessage, EventForge } from '../lab/event-forge.ts';
 import {
   abortedMigration,
   completedMigration,
@@ -14,7 +14,7 @@ import {
   guestStarted,
   hostStarted,
   refusedMigration,
-} from '../test/support/event-scenarios.ts';
+} from '../lab/event-scenarios.ts';
 
 export interface LogShape {
   hosts: number;

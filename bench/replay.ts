@@ -11,8 +11,8 @@ import { loadConfig } from '../infra/config.ts';
 import { createKafka } from '../infra/kafka/bus.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { stackUp } from '../infra/stack/stack.ts';
-import { createTopic, deleteTopics } from '../test/support/event-forge.ts';
-import { uniqueName } from '../test/support/stack.ts';
+import { createTopic, deleteTopics } from '../lab/event-forge.ts';
+import { uniqueName } from '../lab/stack.ts';
 import { writeReplayLog } from './replay-log.ts';
 import type { BenchContext, Figures } from './run.ts';
 

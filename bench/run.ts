@@ -1,7 +1,7 @@
 // `npm run bench -- NAME [--json]`: runs one benchmark; with --json the last line printed is
 // one JSON object `{"bench": NAME, ...figures}`.
 import { parseArgs } from 'node:util';
-import { reportAndExit } from '../cli/fail.ts';
+import { reportAndExit } from '../errors/report.ts';
 
 export interface BenchContext {
   /** Prints a human line (suppressed with --json, so the JSON stays the last line). */

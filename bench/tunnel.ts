@@ -15,10 +15,10 @@ import { buildGuestImage } from '../hosts/qemu-image/build.ts';
 import { loadConfig } from '../infra/config.ts';
 import { stackUp } from '../infra/stack/stack.ts';
 import type { MigrateInput, MigrationReport } from '../workflows/migration/types.ts';
-import { twoAgents } from '../test/support/agents.ts';
-import { startTestController, type TestController } from '../test/support/migrate.ts';
-import { ensureQemu } from '../test/support/qemu.ts';
-import { uniqueName } from '../test/support/stack.ts';
+import { twoAgents } from '../lab/agents.ts';
+import { startTestController, type TestController } from '../lab/migrate.ts';
+import { ensureQemu } from '../lab/qemu.ts';
+import { uniqueName } from '../lab/stack.ts';
 import type { BenchContext, Figures } from './run.ts';
 import { measureTunnelThroughput } from './tunnel-throughput.ts';
 

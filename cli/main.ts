@@ -2,7 +2,7 @@
 // (cli/commands.ts); with no command, or an unknown one, the program lists them all.
 import { Command, CommanderError } from 'commander';
 import { COMMANDS, requestedCommand } from './commands.ts';
-import { reportAndExit } from './fail.ts';
+import { reportAndExit } from '../errors/report.ts';
 
 const program = new Command('ferry')
   .description('Live-migrate virtual machines between hosts (libvirt migration v3 on Temporal)')

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { isSavevmError } from '../hosts/savevm/errors.ts';
 import { inspectFile } from '../hosts/savevm/inspect.ts';
 import { SummaryBuilder, formatSummary } from '../hosts/savevm/summary.ts';
-import { reportAndExit } from './fail.ts';
+import { reportAndExit } from '../errors/report.ts';
 
 const inspectInput = z.object({
   file: z.string().min(1, 'FILE must be a path'),

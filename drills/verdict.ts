@@ -4,7 +4,7 @@
 import { AssertionError } from 'node:assert';
 import { runAudit } from '../events/audit-run.ts';
 import type { MigrationReport } from '../workflows/migration/types.ts';
-import { assertSettled } from '../test/support/cluster-state.ts';
+import { assertSettled } from '../lab/cluster-state.ts';
 import type { Drill } from './catalog.ts';
 import type { DrillCluster } from './cluster.ts';
 

@@ -6,9 +6,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { hostStateDir } from '../hosts/agent/identity.ts';
 import type { Config } from '../infra/config.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
-import { ferry } from './support/cli.ts';
+import { ferry } from '../lab/cli.ts';
 import { readEvents } from './support/events.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 const host = uniqueName('host');
 const vm = uniqueName('vm');

@@ -13,7 +13,7 @@ import type { Config } from '../infra/config.ts';
 import { createKafka } from '../infra/kafka/bus.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { startService, stopService } from '../infra/stack/stack.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let kafka: Kafka;

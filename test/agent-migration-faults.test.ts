@@ -12,9 +12,9 @@ import { Prng } from '../hosts/guest-sim/prng.ts';
 import { setBandwidth, setMaxDowntime } from '../workflows/migration/messages.ts';
 import type { migrate } from '../workflows/migrate.ts';
 import type { MigrateInput, MigrationReport } from '../workflows/migration/types.ts';
-import { twoAgents, type TwoAgents } from './support/agents.ts';
-import { startTestController, type TestController } from './support/migrate.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { twoAgents, type TwoAgents } from '../lab/agents.ts';
+import { startTestController, type TestController } from '../lab/migrate.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let agents: TwoAgents;

@@ -9,10 +9,10 @@ import { parseEvent } from '../events/schema.ts';
 import { hostStateDir } from '../hosts/agent/identity.ts';
 import type { Config } from '../infra/config.ts';
 import { startService, stopService } from '../infra/stack/stack.ts';
-import { twoAgents, type TwoAgents } from './support/agents.ts';
+import { twoAgents, type TwoAgents } from '../lab/agents.ts';
 import { readEvents } from './support/events.ts';
-import { startTestController, type TestController } from './support/migrate.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { startTestController, type TestController } from '../lab/migrate.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 const vm = uniqueName('vm');
 let cfg: Config;

@@ -5,11 +5,11 @@ import { type FerryEvent } from '../events/schema.ts';
 import type { Config } from '../infra/config.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
 import { runHostOperation } from '../cli/host-operation.ts';
-import { twoAgents, type TwoAgents } from './support/agents.ts';
+import { twoAgents, type TwoAgents } from '../lab/agents.ts';
 import { readEvents } from './support/events.ts';
-import { startTestController, type TestController } from './support/migrate.ts';
-import { ensureQemu } from './support/qemu.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { startTestController, type TestController } from '../lab/migrate.ts';
+import { ensureQemu } from '../lab/qemu.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let agents: TwoAgents;

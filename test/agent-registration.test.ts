@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { loadOrCreateIdentity } from '../hosts/agent/identity.ts';
 import { HostRegistry, type HostRegistration } from '../hosts/agent/registration.ts';
 import { createRedis } from '../infra/redis/client.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let redis: Redis;
 const prefix = uniqueName('test:ferry');

@@ -9,10 +9,10 @@ import type { Violation } from '../events/violations.ts';
 import type { Config } from '../infra/config.ts';
 import { createKafka } from '../infra/kafka/bus.ts';
 import { createLogger } from '../infra/logging/logger.ts';
-import { ferry } from './support/cli.ts';
-import { asMessage, createTopic, deleteTopics, EventForge, writeMessages } from './support/event-forge.ts';
-import { completedMigration, guestStarted, hostStarted } from './support/event-scenarios.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { ferry } from '../lab/cli.ts';
+import { asMessage, createTopic, deleteTopics, EventForge, writeMessages } from '../lab/event-forge.ts';
+import { completedMigration, guestStarted, hostStarted } from '../lab/event-scenarios.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let kafka: Kafka;

@@ -7,9 +7,9 @@ import { after, before, test } from 'node:test';
 import { runAudit } from '../events/audit-run.ts';
 import type { Config } from '../infra/config.ts';
 import type { MigrationReport } from '../workflows/migration/types.ts';
-import { ferry } from './support/cli.ts';
-import { startTestController, type TestController } from './support/migrate.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { ferry } from '../lab/cli.ts';
+import { startTestController, type TestController } from '../lab/migrate.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 const [hostA, hostB, small] = [uniqueName('host'), uniqueName('host'), uniqueName('host')];
 const hosts = [hostA, hostB, small];

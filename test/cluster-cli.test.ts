@@ -11,9 +11,9 @@ import { DEFAULT_PROMISE_LINGER_MS, MigrationSlots } from '../infra/redis/migrat
 import { CONTROL_TASK_QUEUE, slotsPrefix } from '../controller/queue.ts';
 import type { ClusterStatus } from '../cli/status.ts';
 import type { ClusterOpReport } from '../workflows/cluster/types.ts';
-import { ferry } from './support/cli.ts';
-import { startCluster, type TestCluster } from './support/cluster.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { ferry } from '../lab/cli.ts';
+import { startCluster, type TestCluster } from '../lab/cluster.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let redis: Redis;

@@ -5,8 +5,8 @@ import { before, test } from 'node:test';
 import { controllerPid } from '../controller/daemon.ts';
 import { isSameProcessAlive } from '../infra/process/pid-file.ts';
 import type { Config } from '../infra/config.ts';
-import { ferry } from './support/cli.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { ferry } from '../lab/cli.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 

@@ -11,8 +11,8 @@ import { createRedis } from '../infra/redis/client.ts';
 import { DrainMarks } from '../infra/redis/draining.ts';
 import { placementOf, releasePlacement } from '../infra/redis/placement.ts';
 import { demoPlan } from '../cli/demo-plan.ts';
-import { ferry, ferryWithin } from './support/cli.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { ferry, ferryWithin } from '../lab/cli.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let redis: Redis;

@@ -16,9 +16,9 @@ import type { ClusterOpReport, DrainInput, MoveView } from '../workflows/cluster
 import type { drain } from '../workflows/drain.ts';
 import { progress, resume } from '../workflows/migration/messages.ts';
 import type { MigrationProgressView } from '../workflows/migration/types.ts';
-import { smallGuests, startCluster, type TestCluster } from './support/cluster.ts';
-import { startTestController, type TestController } from './support/migrate.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { smallGuests, startCluster, type TestCluster } from '../lab/cluster.ts';
+import { startTestController, type TestController } from '../lab/migrate.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let redis: Redis;

@@ -10,15 +10,15 @@ import { MigrationSlots } from '../infra/redis/migration-slots.ts';
 import { placementOf } from '../infra/redis/placement.ts';
 import type { drain } from '../workflows/drain.ts';
 import type { ClusterOpReport, DrainInput } from '../workflows/cluster/types.ts';
-import { ferry } from './support/cli.ts';
-import { smallGuests, startCluster, type TestCluster } from './support/cluster.ts';
-import { startTestController, type TestController } from './support/migrate.ts';
+import { ferry } from '../lab/cli.ts';
+import { smallGuests, startCluster, type TestCluster } from '../lab/cluster.ts';
+import { startTestController, type TestController } from '../lab/migrate.ts';
 import {
   migrationIntervals,
   peakConcurrency,
   type MigrationInterval,
 } from './support/migration-intervals.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let redis: Redis;

@@ -18,11 +18,11 @@ import type { Config } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { resume } from '../workflows/migration/messages.ts';
 import type { MigrateInput } from '../workflows/migration/types.ts';
-import { ferry, ferryWithEnv } from './support/cli.ts';
-import { assertSettled } from './support/cluster-state.ts';
-import { startTestController, type TestController } from './support/migrate.ts';
+import { ferry, ferryWithEnv } from '../lab/cli.ts';
+import { assertSettled } from '../lab/cluster-state.ts';
+import { startTestController, type TestController } from '../lab/migrate.ts';
 import { faultTarget } from './support/drill-target.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
 const hosts = [hostA, hostB];

@@ -20,10 +20,10 @@ import { DiskLeases, GENERATION_FLOOR } from '../infra/redis/disk-leases.ts';
 import { placementOf } from '../infra/redis/placement.ts';
 import { startService, stopService } from '../infra/stack/stack.ts';
 import { resume } from '../workflows/migration/messages.ts';
-import { startTestController, type TestController } from './support/migrate.ts';
-import { ferryWithEnv } from './support/cli.ts';
+import { startTestController, type TestController } from '../lab/migrate.ts';
+import { ferryWithEnv } from '../lab/cli.ts';
 import { faultTarget } from './support/drill-target.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
 const hosts = [hostA, hostB];

@@ -11,9 +11,9 @@ import type { FerryEvent } from '../events/schema.ts';
 import type { Config } from '../infra/config.ts';
 import { createKafka } from '../infra/kafka/bus.ts';
 import { createLogger } from '../infra/logging/logger.ts';
-import { asMessage, createTopic, deleteTopics, EventForge, writeMessages } from './support/event-forge.ts';
-import { guestStarted } from './support/event-scenarios.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { asMessage, createTopic, deleteTopics, EventForge, writeMessages } from '../lab/event-forge.ts';
+import { guestStarted } from '../lab/event-scenarios.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let kafka: Kafka;

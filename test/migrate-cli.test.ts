@@ -3,8 +3,8 @@
 // exclusive: starts and stops the operator's controller.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { realStack, uniqueName } from './support/stack.ts';
-import { ferry } from './support/cli.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
+import { ferry } from '../lab/cli.ts';
 
 const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
 const vm = uniqueName('vm');

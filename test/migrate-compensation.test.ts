@@ -9,11 +9,11 @@ import { createRedis } from '../infra/redis/client.ts';
 import { DiskLeases } from '../infra/redis/disk-leases.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
 import { resume } from '../workflows/migration/messages.ts';
-import { ferry } from './support/cli.ts';
-import { assertSettled } from './support/cluster-state.ts';
+import { ferry } from '../lab/cli.ts';
+import { assertSettled } from '../lab/cluster-state.ts';
 import { readEvents } from './support/events.ts';
-import { startTestController, type TestController } from './support/migrate.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { startTestController, type TestController } from '../lab/migrate.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 const [hostA, hostB, small] = [uniqueName('host'), uniqueName('host'), uniqueName('host')];
 const hosts = [hostA, hostB, small];

@@ -12,11 +12,11 @@ import { createRedis } from '../infra/redis/client.ts';
 import { PHASE_HEARTBEAT_TIMEOUT_MS } from '../workflows/migration/activities.ts';
 import { resume } from '../workflows/migration/messages.ts';
 import type { MigrationReport } from '../workflows/migration/types.ts';
-import { twoAgents, type TwoAgents } from './support/agents.ts';
-import { ferry } from './support/cli.ts';
-import { assertSettled } from './support/cluster-state.ts';
-import { startTestController, type TestController } from './support/migrate.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { twoAgents, type TwoAgents } from '../lab/agents.ts';
+import { ferry } from '../lab/cli.ts';
+import { assertSettled } from '../lab/cluster-state.ts';
+import { startTestController, type TestController } from '../lab/migrate.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let redis: Redis;

@@ -15,11 +15,11 @@ import { createRedis } from '../infra/redis/client.ts';
 import { AutokillLeases } from '../infra/redis/autokill.ts';
 import { JobStore } from '../infra/redis/jobs.ts';
 import { resume } from '../workflows/migration/messages.ts';
-import { ferry } from './support/cli.ts';
-import { assertSettled } from './support/cluster-state.ts';
+import { ferry } from '../lab/cli.ts';
+import { assertSettled } from '../lab/cluster-state.ts';
 import { readEvents } from './support/events.ts';
-import { startTestController, type TestController } from './support/migrate.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { startTestController, type TestController } from '../lab/migrate.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
 const hosts = [hostA, hostB];

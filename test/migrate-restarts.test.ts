@@ -9,10 +9,10 @@ import { hostStateDir } from '../hosts/agent/identity.ts';
 import type { Config } from '../infra/config.ts';
 import { readLivePidFile, isSameProcessAlive } from '../infra/process/pid-file.ts';
 import { createRedis } from '../infra/redis/client.ts';
-import { ferry } from './support/cli.ts';
-import { assertSettled } from './support/cluster-state.ts';
-import { startTestController, type TestController } from './support/migrate.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { ferry } from '../lab/cli.ts';
+import { assertSettled } from '../lab/cluster-state.ts';
+import { startTestController, type TestController } from '../lab/migrate.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
 const hosts = [hostA, hostB];

@@ -13,7 +13,7 @@ import { launchQemuGuest } from '../hosts/guests/qemu/launch.ts';
 import type { LaunchedQemuGuest } from '../hosts/guests/qemu/launch.ts';
 import { migrateDirect } from '../hosts/guests/qemu/migration.ts';
 import { readQemuGuestProgress } from '../hosts/guests/qemu/progress.ts';
-import { ensureQemu } from './support/qemu.ts';
+import { ensureQemu } from '../lab/qemu.ts';
 
 const started: LaunchedQemuGuest[] = [];
 const dirs: string[] = [];

@@ -14,7 +14,7 @@ import { launchQemuGuest } from '../hosts/guests/qemu/launch.ts';
 import type { LaunchedQemuGuest } from '../hosts/guests/qemu/launch.ts';
 import type { QemuGuestProgress } from '../hosts/guests/qemu/progress.ts';
 import { readQemuGuestProgress } from '../hosts/guests/qemu/progress.ts';
-import { ensureQemu } from './support/qemu.ts';
+import { ensureQemu } from '../lab/qemu.ts';
 
 const MEMORY_MIB = 64;
 const WORKING_SET_MIB = 16;

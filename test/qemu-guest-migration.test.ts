@@ -19,7 +19,7 @@ import {
 } from '../hosts/guests/qemu/migration.ts';
 import { readQemuGuestProgress } from '../hosts/guests/qemu/progress.ts';
 import type { QemuGuestProgress } from '../hosts/guests/qemu/progress.ts';
-import { ensureQemu } from './support/qemu.ts';
+import { ensureQemu } from '../lab/qemu.ts';
 
 const MIB = 1 << 20;
 const MEMORY_MIB = 128;

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { CookieNonces } from '../infra/redis/cookie-nonces.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let redis: Redis;

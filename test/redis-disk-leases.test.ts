@@ -9,7 +9,7 @@ import {
   raiseGenerationFloor,
   type DiskLease,
 } from '../infra/redis/disk-leases.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let redis: Redis;

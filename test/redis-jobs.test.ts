@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { JobError, JobStore, type JobRecord } from '../infra/redis/jobs.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let redis: Redis;

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { createRedis } from '../infra/redis/client.ts';
 import { MigrationSlots, type SlotLimits, type SlotRequest } from '../infra/redis/migration-slots.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let redis: Redis;
 const prefix = uniqueName('test:slots');

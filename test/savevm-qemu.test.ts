@@ -9,8 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { inspectFile } from '../hosts/savevm/inspect.ts';
 import { isSavevmError } from '../hosts/savevm/errors.ts';
-import { ensureQemu, migrateToFile, ramBlocks, startQemu } from './support/qemu.ts';
-import type { QemuOptions } from './support/qemu.ts';
+import { ensureQemu, migrateToFile, ramBlocks, startQemu } from '../lab/qemu.ts';
+import type { QemuOptions } from '../lab/qemu.ts';
 
 interface Case extends QemuOptions {
   title: string;

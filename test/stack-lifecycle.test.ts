@@ -11,7 +11,7 @@ import { processStartTime } from '../infra/process/pid-file.ts';
 import { isPortOpen } from '../infra/process/port.ts';
 import { servicePidFile, stackDown, stackStatus, stackUp } from '../infra/stack/stack.ts';
 import { SERVICE_NAMES } from '../infra/stack/service.ts';
-import { realStack } from './support/stack.ts';
+import { realStack } from '../lab/stack.ts';
 
 const CLI = join(import.meta.dirname, '..', 'cli', 'bin.mjs');
 

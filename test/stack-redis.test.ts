@@ -7,7 +7,7 @@ import type { Config } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { loadScript } from '../infra/redis/scripts.ts';
 import { startService, stopService } from '../infra/stack/stack.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let redis: Redis;

@@ -12,7 +12,7 @@ import { servicePidFile, startService, stopService } from '../infra/stack/stack.
 import { connectClient } from '../infra/temporal/connect.ts';
 import { connectWorker } from '../infra/temporal/connect-worker.ts';
 import { greetWorkflow, timerWorkflow } from './fixtures/workflows.ts';
-import { realStack, uniqueName } from './support/stack.ts';
+import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let client: Client;

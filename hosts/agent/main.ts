@@ -2,7 +2,7 @@
 // (the compiled build, see infra/build/compiled.mjs).
 // `ferry host start --detach` runs it in the background with its log in the host's state dir.
 import { parseArgs } from 'node:util';
-import { reportAndExit } from '../../cli/fail.ts';
+import { reportAndExit } from '../../errors/report.ts';
 import { loadConfig } from '../../infra/config.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { stopOnSignal } from '../../infra/process/stop-on-signal.ts';

@@ -39,6 +39,7 @@ const SOURCE_DIRS = [
   'controller',
   'drills',
   'errors',
+  'lab',
   'test',
 ];
 /**

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { buildCatalog, findDrill } from '../../drills/catalog.ts';
 import { runDrill, type DrillSettings } from '../../drills/run.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
-import { realStack } from './stack.ts';
+import { realStack } from '../../lab/stack.ts';
 
 export interface DrillCase {
   name: string;

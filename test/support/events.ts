@@ -5,7 +5,7 @@ import { EVENTS_TOPIC, parseEvent, type FerryEvent } from '../../events/schema.t
 import type { Config } from '../../infra/config.ts';
 import { createKafka } from '../../infra/kafka/bus.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
-import { uniqueName } from './stack.ts';
+import { uniqueName } from '../../lab/stack.ts';
 
 /**
  * The events matching `keep`, first copy of each, in log order, read until `done(events)` holds

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { Auditor, type Conclusion } from '../../events/audit.ts';
 import { orderEvents } from '../../events/order.ts';
 import type { FerryEvent } from '../../events/schema.ts';
-import { EventForge } from '../support/event-forge.ts';
+import { EventForge } from '../../lab/event-forge.ts';
 import {
   abortedMigration,
   completedMigration,
@@ -13,7 +13,7 @@ import {
   guestStarted,
   hostStarted,
   refusedMigration,
-} from '../support/event-scenarios.ts';
+} from '../../lab/event-scenarios.ts';
 
 const [A, B, C] = ['host-a', 'host-b', 'host-c'];
 const settled: Conclusion = { inFlight: () => false, partial: false };

@@ -4,8 +4,8 @@ import { test } from 'node:test';
 import { compareWithLive, liveScopeOf } from '../../events/compare.ts';
 import type { LiveState } from '../../events/live.ts';
 import { project } from '../../events/projection.ts';
-import { EventForge } from '../support/event-forge.ts';
-import { completedMigration, guestStarted, hostStarted } from '../support/event-scenarios.ts';
+import { EventForge } from '../../lab/event-forge.ts';
+import { completedMigration, guestStarted, hostStarted } from '../../lab/event-scenarios.ts';
 
 const [A, B] = ['host-a', 'host-b'];
 

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeEvent } from '../../events/decode.ts';
 import { IdMemory, takeMessage } from '../../events/intake.ts';
-import { EventForge, asMessage } from '../support/event-forge.ts';
-import { guestStarted } from '../support/event-scenarios.ts';
+import { EventForge, asMessage } from '../../lab/event-forge.ts';
+import { guestStarted } from '../../lab/event-scenarios.ts';
 
 const valid = guestStarted(new EventForge(), 'host-a', 'vm-1')[2]!;
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { guestState, project } from '../../events/projection.ts';
 import { orderEvents } from '../../events/order.ts';
-import { EventForge } from '../support/event-forge.ts';
+import { EventForge } from '../../lab/event-forge.ts';
 import {
   abortedMigration,
   completedMigration,
@@ -11,7 +11,7 @@ import {
   guestStarted,
   hostStarted,
   refusedMigration,
-} from '../support/event-scenarios.ts';
+} from '../../lab/event-scenarios.ts';
 
 const [A, B, C] = ['host-a', 'host-b', 'host-c'];
 

@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SeqIndex } from '../../events/seq-index.ts';
-import { EventForge } from '../support/event-forge.ts';
-import { guestStarted } from '../support/event-scenarios.ts';
+import { EventForge } from '../../lab/event-forge.ts';
+import { guestStarted } from '../../lab/event-scenarios.ts';
 
 test('seq index - a copy is dropped, another event at the same seq is not', () => {
   const index = new SeqIndex();

@@ -1,7 +1,7 @@
 // Integration tests use the real stack: the one `npm test` brought up (or that they bring up).
 import { randomUUID } from 'node:crypto';
-import { loadConfig, type Config } from '../../infra/config.ts';
-import { stackUp } from '../../infra/stack/stack.ts';
+import { loadConfig, type Config } from '../infra/config.ts';
+import { stackUp } from '../infra/stack/stack.ts';
 
 export async function realStack(): Promise<Config> {
   const cfg = loadConfig();

@@ -1,8 +1,8 @@
 // Two host agents for the migration tests (and the tunnel bench), started detached as a user would
 // start them, each on a loopback address of its own; the guests started on the first are tracked
 // and killed wherever they ended up before the agents stop (guests outlive their agent).
-import { runHostOperation } from '../../cli/host-operation.ts';
-import type { Config } from '../../infra/config.ts';
+import { runHostOperation } from '../cli/host-operation.ts';
+import type { Config } from '../infra/config.ts';
 import { ferry } from './cli.ts';
 import { uniqueName } from './stack.ts';
 

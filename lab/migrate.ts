@@ -2,18 +2,14 @@
 // uses) and the calls tests make on it: run a migration to its end, or start one and act on it.
 import { randomUUID } from 'node:crypto';
 import { Client, type WorkflowHandle } from '@temporalio/client';
-import { Controller } from '../../controller/controller.ts';
-import type { Config } from '../../infra/config.ts';
-import { routeTemporalLogs } from '../../infra/logging/libraries.ts';
-import { createLogger } from '../../infra/logging/logger.ts';
-import { connectClient } from '../../infra/temporal/connect.ts';
-import type { migrate } from '../../workflows/migrate.ts';
-import { progress } from '../../workflows/migration/messages.ts';
-import type {
-  MigrateInput,
-  MigrationProgressView,
-  MigrationReport,
-} from '../../workflows/migration/types.ts';
+import { Controller } from '../controller/controller.ts';
+import type { Config } from '../infra/config.ts';
+import { routeTemporalLogs } from '../infra/logging/libraries.ts';
+import { createLogger } from '../infra/logging/logger.ts';
+import { connectClient } from '../infra/temporal/connect.ts';
+import type { migrate } from '../workflows/migrate.ts';
+import { progress } from '../workflows/migration/messages.ts';
+import type { MigrateInput, MigrationProgressView, MigrationReport } from '../workflows/migration/types.ts';
 import { uniqueName } from './stack.ts';
 
 export interface TestController {

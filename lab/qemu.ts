@@ -6,8 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { QmpClient } from '../../hosts/qmp/client.ts';
-import type { MigrationInfo } from '../../hosts/qmp/schema.ts';
+import { QmpClient } from '../hosts/qmp/client.ts';
+import type { MigrationInfo } from '../hosts/qmp/schema.ts';
 
 export const QEMU_BINARY = '/usr/bin/qemu-system-x86_64';
 

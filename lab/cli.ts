@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 
-const CLI = join(import.meta.dirname, '..', '..', 'cli', 'bin.mjs');
+const CLI = join(import.meta.dirname, '..', 'cli', 'bin.mjs');
 
 export interface CliResult {
   status: number;

@@ -2,8 +2,8 @@
 // per-host gap-free seq) on a clock of their own, and written to a topic of the test's own.
 import { randomUUID } from 'node:crypto';
 import type { Kafka, Message } from 'kafkajs';
-import { EVENT_VERSION, type EventInput, type FerryEvent } from '../../events/schema.ts';
-import { createProducer, ensureTopic } from '../../infra/kafka/bus.ts';
+import { EVENT_VERSION, type EventInput, type FerryEvent } from '../events/schema.ts';
+import { createProducer, ensureTopic } from '../infra/kafka/bus.ts';
 
 export class EventForge {
   private readonly seqs = new Map<string, number>();

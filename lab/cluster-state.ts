@@ -3,12 +3,12 @@
 // autokill lease), its disk lease is held by the host it runs on, its placement names that host.
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { runHostOperation } from '../../cli/host-operation.ts';
-import type { Config } from '../../infra/config.ts';
-import { AutokillLeases } from '../../infra/redis/autokill.ts';
-import { DiskLeases } from '../../infra/redis/disk-leases.ts';
-import { JobStore } from '../../infra/redis/jobs.ts';
-import { placementOf } from '../../infra/redis/placement.ts';
+import { runHostOperation } from '../cli/host-operation.ts';
+import type { Config } from '../infra/config.ts';
+import { AutokillLeases } from '../infra/redis/autokill.ts';
+import { DiskLeases } from '../infra/redis/disk-leases.ts';
+import { JobStore } from '../infra/redis/jobs.ts';
+import { placementOf } from '../infra/redis/placement.ts';
 
 export async function assertSettled(
   cfg: Config,

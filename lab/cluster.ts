@@ -2,12 +2,12 @@
 // (`ferry host start --detach`), each on its own loopback address, emulated guests started the way
 // `ferry guest start` starts them, and a clean-up that kills the test's guests wherever they ended up, stops the
 // agents and lifts their drain marks.
-import { runHostOperation } from '../../cli/host-operation.ts';
-import { startGuestOn } from '../../cli/guest-start.ts';
-import type { Config } from '../../infra/config.ts';
+import { runHostOperation } from '../cli/host-operation.ts';
+import { startGuestOn } from '../cli/guest-start.ts';
+import type { Config } from '../infra/config.ts';
 import type { Redis } from 'ioredis';
-import { DrainMarks } from '../../infra/redis/draining.ts';
-import { releasePlacement } from '../../infra/redis/placement.ts';
+import { DrainMarks } from '../infra/redis/draining.ts';
+import { releasePlacement } from '../infra/redis/placement.ts';
 import { ferry } from './cli.ts';
 import { uniqueName } from './stack.ts';
 

@@ -1,5 +1,7 @@
+// How a process (the CLI, an agent, a controller, a bench) ends on an error: one line for an expected
+// failure, the stack for a bug. In errors/, the lowest layer, because every entry point uses it.
 import type { ZodError } from 'zod';
-import { isFerryError } from '../errors/ferry-error.ts';
+import { isFerryError } from './ferry-error.ts';
 
 /** Prints an expected failure as one line an operator can act on, then exits non-zero. */
 export function reportAndExit(err: unknown): never {
