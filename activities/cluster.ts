@@ -4,7 +4,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { readClusterView } from '../controller/cluster-view.ts';
+import { readClusterView } from './cluster-view.ts';
 import { VmNameSchema } from '../events/schema.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';
 import type { Logger } from '../infra/logging/logger.ts';

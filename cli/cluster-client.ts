@@ -3,7 +3,7 @@
 // `ferry drain HOST` follows the first instead of racing it.
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { CONTROL_TASK_QUEUE } from '../controller/queue.ts';
+import { CONTROL_TASK_QUEUE } from '../workers/controller/queue.ts';
 import type { drain } from '../workflows/drain.ts';
 import type { rebalance } from '../workflows/rebalance.ts';
 import type { DrainInput, RebalanceInput } from '../workflows/cluster/types.ts';

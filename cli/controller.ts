@@ -2,9 +2,9 @@
 // workflows. `ferry migrate` starts one itself when none runs. `--task-queue` names another
 // controller (a drill's own, `drill-…`), e.g. to stop one a killed drill left behind.
 import type { Command } from 'commander';
-import { controllerPid, ensureController, stopController } from '../controller/daemon.ts';
-import { controllerFiles } from '../controller/files.ts';
-import { CONTROL_TASK_QUEUE, TaskQueueSchema } from '../controller/queue.ts';
+import { controllerPid, ensureController, stopController } from '../workers/controller/daemon.ts';
+import { controllerFiles } from '../workers/controller/files.ts';
+import { CONTROL_TASK_QUEUE, TaskQueueSchema } from '../workers/controller/queue.ts';
 import { loadConfig } from '../infra/config.ts';
 
 const QUEUE_OPTION = ['--task-queue <queue>', "the controller's task queue", CONTROL_TASK_QUEUE] as const;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
-import { ensureController } from '../controller/daemon.ts';
+import { ensureController } from '../workers/controller/daemon.ts';
 import { FerryError } from '../errors/ferry-error.ts';
 import { runAudit } from '../events/audit-run.ts';
 import { waitForMigrationsInLog } from '../events/log-caught-up.ts';

@@ -4,7 +4,7 @@
 // cancels a drain running elsewhere. `ferry undrain HOST` lets the host take guests again.
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { ensureController } from '../controller/daemon.ts';
+import { ensureController } from '../workers/controller/daemon.ts';
 import { FerryError } from '../errors/ferry-error.ts';
 import { HostNameSchema } from '../hosts/agent/identity.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';

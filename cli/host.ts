@@ -18,7 +18,7 @@ export class HostCommandError extends FerryError {
   readonly code = 'HOST_COMMAND_FAILED';
 }
 
-const AGENT_MAIN = await runnable(import.meta.url, '../hosts/agent/main.ts');
+const AGENT_MAIN = await runnable(import.meta.url, '../workers/agent/main.ts');
 const agentFiles = (cfg: Config, name: string) => {
   const dir = hostStateDir(cfg.stateDir, name);
   return { dir, pid: join(dir, 'agent.pid'), log: join(dir, 'agent.log') };
@@ -64,7 +64,7 @@ export function registerHost(program: Command): void {
       if (args.dataPort !== 0) argv.push('--data-port', String(args.dataPort));
       if (args.advertisePort !== undefined) argv.push('--advertise-port', String(args.advertisePort));
       if (!opts.detach) {
-        const { HostAgent } = await import('../hosts/agent/agent.ts');
+        const { HostAgent } = await import('../workers/agent/agent.ts');
         const { createLogger } = await import('../infra/logging/logger.ts');
         const log = createLogger(`agent ${args.name}`);
         const agent = await HostAgent.start(cfg, args, log);

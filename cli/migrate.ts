@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { ensureController } from '../controller/daemon.ts';
+import { ensureController } from '../workers/controller/daemon.ts';
 import { VmNameSchema } from '../events/schema.ts';
 import { HostNameSchema } from '../hosts/agent/identity.ts';
 import { loadConfig } from '../infra/config.ts';

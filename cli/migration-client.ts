@@ -1,7 +1,7 @@
 // What the migration commands share: where a VM runs, the controller, and a migration's handle.
 import type { Client } from '@temporalio/client';
 import type { Redis } from 'ioredis';
-import { CONTROL_TASK_QUEUE } from '../controller/queue.ts';
+import { CONTROL_TASK_QUEUE } from '../workers/controller/queue.ts';
 import { FerryError } from '../errors/ferry-error.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';
 import { placementOf } from '../infra/redis/placement.ts';

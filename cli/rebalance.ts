@@ -2,7 +2,7 @@
 // host uses more than PCT of its memory, under the same limits as a drain, and follows it.
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { ensureController } from '../controller/daemon.ts';
+import { ensureController } from '../workers/controller/daemon.ts';
 import { HostNameSchema } from '../hosts/agent/identity.ts';
 import { loadConfig } from '../infra/config.ts';
 import { connectClient } from '../infra/temporal/connect.ts';

@@ -10,8 +10,8 @@
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
-import { readClusterView } from '../controller/cluster-view.ts';
-import { CONTROL_TASK_QUEUE, slotsPrefix } from '../controller/queue.ts';
+import { readClusterView } from '../activities/cluster-view.ts';
+import { CONTROL_TASK_QUEUE, slotsPrefix } from '../workers/controller/queue.ts';
 import type { HostGuest } from '../hosts/agent/host-guest.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';
 import { loadConfig, type Config } from '../infra/config.ts';

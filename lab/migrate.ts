@@ -2,7 +2,7 @@
 // uses) and the calls tests make on it: run a migration to its end, or start one and act on it.
 import { randomUUID } from 'node:crypto';
 import { Client, type WorkflowHandle } from '@temporalio/client';
-import { Controller } from '../controller/controller.ts';
+import { Controller } from '../workers/controller/controller.ts';
 import type { Config } from '../infra/config.ts';
 import { routeTemporalLogs } from '../infra/logging/libraries.ts';
 import { createLogger } from '../infra/logging/logger.ts';

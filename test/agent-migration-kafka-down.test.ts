@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { controllerOutbox } from '../controller/files.ts';
+import { controllerOutbox } from '../workers/controller/files.ts';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseEvent } from '../events/schema.ts';

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { DEFAULT_PROMISE_LINGER_MS, MigrationSlots } from '../infra/redis/migration-slots.ts';
-import { CONTROL_TASK_QUEUE, slotsPrefix } from '../controller/queue.ts';
+import { CONTROL_TASK_QUEUE, slotsPrefix } from '../workers/controller/queue.ts';
 import type { ClusterStatus } from '../cli/status.ts';
 import type { ClusterOpReport } from '../workflows/cluster/types.ts';
 import { ferry } from '../lab/cli.ts';

@@ -2,7 +2,7 @@
 // drill's own) is started, seen and stopped by its own pid file, and the operator's is not touched.
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { controllerPid } from '../controller/daemon.ts';
+import { controllerPid } from '../workers/controller/daemon.ts';
 import { isSameProcessAlive } from '../infra/process/pid-file.ts';
 import type { Config } from '../infra/config.ts';
 import { ferry } from '../lab/cli.ts';

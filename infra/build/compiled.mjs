@@ -36,7 +36,7 @@ const SOURCE_DIRS = [
   'cli',
   'bench',
   'events',
-  'controller',
+  'workers',
   'drills',
   'errors',
   'lab',
@@ -64,8 +64,8 @@ const DATA_ONLY = [join('test', 'fixtures')];
  */
 const BUNDLES = {
   cli: join('cli', 'main.ts'),
-  agent: join('hosts', 'agent', 'main.ts'),
-  controller: join('controller', 'main.ts'),
+  agent: join('workers', 'agent', 'main.ts'),
+  controller: join('workers', 'controller', 'main.ts'),
   guest: join('hosts', 'guest-sim', 'main.ts'),
 };
 /**

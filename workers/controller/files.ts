@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Config } from '../infra/config.ts';
+import type { Config } from '../../infra/config.ts';
 import { CONTROL_TASK_QUEUE } from './queue.ts';
 
 /**

@@ -3,10 +3,10 @@
 // `--task-queue Q` runs it on another queue than the default (a drill's own controller).
 import { rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { reportAndExit } from '../errors/report.ts';
-import { loadConfig } from '../infra/config.ts';
-import { createLogger } from '../infra/logging/logger.ts';
-import { stopOnSignal } from '../infra/process/stop-on-signal.ts';
+import { reportAndExit } from '../../errors/report.ts';
+import { loadConfig } from '../../infra/config.ts';
+import { createLogger } from '../../infra/logging/logger.ts';
+import { stopOnSignal } from '../../infra/process/stop-on-signal.ts';
 import { Controller } from './controller.ts';
 import { controllerFiles } from './files.ts';
 import { CONTROL_TASK_QUEUE, TaskQueueSchema } from './queue.ts';

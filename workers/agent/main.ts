@@ -1,4 +1,4 @@
-// The host agent process: `node .build/KEY/hosts/agent/main.js --name N --address A --memory M`
+// The host agent process: `node .build/KEY/bundle/agent.js --name N --address A --memory M`
 // (the compiled build, see infra/build/compiled.mjs).
 // `ferry host start --detach` runs it in the background with its log in the host's state dir.
 import { parseArgs } from 'node:util';
@@ -7,7 +7,7 @@ import { loadConfig } from '../../infra/config.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { stopOnSignal } from '../../infra/process/stop-on-signal.ts';
 import { HostAgent } from './agent.ts';
-import { AgentArgsSchema } from './agent-args.ts';
+import { AgentArgsSchema } from '../../hosts/agent/agent-args.ts';
 
 try {
   const { values } = parseArgs({

@@ -2,12 +2,12 @@
 // none runs, as `ferry stack up` starts the services: a migration needs a controller to exist.
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FerryError } from '../errors/ferry-error.ts';
-import { runnable } from '../infra/build/compiled.mjs';
-import type { Config } from '../infra/config.ts';
-import { startDaemon, stopDaemon } from '../infra/process/daemon.ts';
-import { tailFile } from '../infra/process/log-tail.ts';
-import { isSameProcessAlive, readLivePidFile, type PidRecord } from '../infra/process/pid-file.ts';
+import { FerryError } from '../../errors/ferry-error.ts';
+import { runnable } from '../../infra/build/compiled.mjs';
+import type { Config } from '../../infra/config.ts';
+import { startDaemon, stopDaemon } from '../../infra/process/daemon.ts';
+import { tailFile } from '../../infra/process/log-tail.ts';
+import { isSameProcessAlive, readLivePidFile, type PidRecord } from '../../infra/process/pid-file.ts';
 import { controllerFiles } from './files.ts';
 import { CONTROL_TASK_QUEUE, TaskQueueSchema } from './queue.ts';
 
