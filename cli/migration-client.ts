@@ -1,5 +1,5 @@
 // What the migration commands share: where a VM runs, the controller, and a migration's handle.
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import { CONTROL_TASK_QUEUE } from '../workers/controller/queue.ts';
 import { FerryError } from '../errors/ferry-error.ts';
@@ -39,4 +39,19 @@ export function startMigration(client: Client, migrationId: string, input: Migra
     workflowId: migrationId,
     args: [input],
   });
+}
+
+/**
+ * Runs `act` on migration `id`; an id Temporal does not know is one line (the operator mistyped it,
+ * or it is older than the namespace's retention), not Temporal's stack trace.
+ */
+export async function onMigration<T>(id: string, act: () => Promise<T>): Promise<T> {
+  try {
+    return await act();
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+    throw new MigrationCommandError(`no migration ${id}`, {
+      hint: 'give the id `ferry migrate` printed (m-VM-…)',
+    });
+  }
 }
