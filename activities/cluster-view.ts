@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { HostRegistry } from '../hosts/agent/registration.ts';
 import { DrainMarks } from '../infra/redis/draining.ts';
 import type { MigrationSlots } from '../infra/redis/migration-slots.ts';
-import type { HostView } from '../workflows/cluster/types.ts';
+import type { HostView } from '../protocol/cluster.ts';
 
 /** Every registered host, or only `only` (unknown names come back as down). */
 export async function readClusterView(

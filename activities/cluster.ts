@@ -5,13 +5,13 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { readClusterView } from './cluster-view.ts';
-import { VmNameSchema } from '../events/schema.ts';
+import { VmNameSchema } from '../protocol/events.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';
 import type { Logger } from '../infra/logging/logger.ts';
 import { DrainMarks, type DrainMark } from '../infra/redis/draining.ts';
 import type { MigrationSlots } from '../infra/redis/migration-slots.ts';
-import { rankDestinations, roomMiB } from '../workflows/cluster/placement.ts';
-import type { HostView } from '../workflows/cluster/types.ts';
+import { rankDestinations, roomMiB } from '../protocol/placement.ts';
+import type { HostView } from '../protocol/cluster.ts';
 
 export interface ClusterDeps {
   redis: Redis;

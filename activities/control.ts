@@ -3,7 +3,7 @@ import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activ
 import type { Outbox } from '../hosts/agent/outbox.ts';
 import type { AutokillLeases } from '../infra/redis/autokill.ts';
 import { heartbeatWhile } from './heartbeat.ts';
-import type { MigrationReport } from '../workflows/migration/types.ts';
+import type { MigrationReport } from '../protocol/migration.ts';
 
 export interface ControlDeps {
   autokill: AutokillLeases;

@@ -12,7 +12,7 @@ import { stackUp } from '../infra/stack/stack.ts';
 import { ferry } from '../lab/cli.ts';
 import { startTestController, type TestController } from '../lab/migrate.ts';
 import { uniqueName } from '../lab/stack.ts';
-import { PHASES, type MigrationReport, type PhaseName } from '../workflows/migration/types.ts';
+import { PHASES, type MigrationReport, type PhaseName } from '../protocol/migration.ts';
 import type { BenchContext, Figures } from './run.ts';
 
 const SEQUENTIAL_GUEST_MIB = 64;

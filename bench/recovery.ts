@@ -13,7 +13,7 @@ import { drillSources } from '../drills/sources.ts';
 import { loadConfig } from '../infra/config.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { stackUp } from '../infra/stack/stack.ts';
-import { cancelledFinishGiveUpMs } from '../workflows/migration/types.ts';
+import { cancelledFinishGiveUpMs } from '../protocol/migration.ts';
 import { DRILL_PHASES } from '../drills/fault.ts';
 import type { BenchContext, Figures } from './run.ts';
 

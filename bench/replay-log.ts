@@ -5,7 +5,7 @@
 // in time order, as outboxes number them. Written in big uncompressed batches, several in flight.
 import type { Kafka, Message } from 'kafkajs';
 import { Partitioners } from 'kafkajs';
-import type { FerryEvent } from '../events/schema.ts';
+import type { FerryEvent } from '../protocol/events.ts';
 import { asMessage, EventForge } from '../lab/event-forge.ts';
 import {
   abortedMigration,

@@ -14,7 +14,7 @@ import { migrateDirect } from '../hosts/guests/qemu/migration.ts';
 import { buildGuestImage } from '../hosts/qemu-image/build.ts';
 import { loadConfig } from '../infra/config.ts';
 import { stackUp } from '../infra/stack/stack.ts';
-import type { MigrateInput, MigrationReport } from '../workflows/migration/types.ts';
+import type { MigrateInput, MigrationReport } from '../protocol/migration.ts';
 import { twoAgents } from '../lab/agents.ts';
 import { startTestController, type TestController } from '../lab/migrate.ts';
 import { ensureQemu } from '../lab/qemu.ts';

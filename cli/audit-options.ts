@@ -1,7 +1,7 @@
 // The options of `ferry audit replay`, parsed and checked in one place.
 import { z } from 'zod';
 import { DEAD_LETTER_TOPIC } from '../events/dead-letter.ts';
-import { EVENTS_TOPIC, VmNameSchema } from '../events/schema.ts';
+import { EVENTS_TOPIC, VmNameSchema } from '../protocol/events.ts';
 import { TopicSchema } from './log-options.ts';
 
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;

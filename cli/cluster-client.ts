@@ -6,7 +6,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { CONTROL_TASK_QUEUE } from '../workers/controller/queue.ts';
 import type { drain } from '../workflows/drain.ts';
 import type { rebalance } from '../workflows/rebalance.ts';
-import type { DrainInput, RebalanceInput } from '../workflows/cluster/types.ts';
+import type { DrainInput, RebalanceInput } from '../protocol/cluster.ts';
 
 export type ClusterOpHandle = WorkflowHandle<typeof drain> | WorkflowHandle<typeof rebalance>;
 

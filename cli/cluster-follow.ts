@@ -5,7 +5,7 @@
 // a second Ctrl-C leaves it winding down on its own.
 import type { Client } from '@temporalio/client';
 import { clusterOpProgress } from '../workflows/cluster/messages.ts';
-import type { ClusterOpProgress, ClusterOpReport, MoveView } from '../workflows/cluster/types.ts';
+import type { ClusterOpProgress, ClusterOpReport, MoveView } from '../protocol/cluster.ts';
 import { progress } from '../workflows/migration/messages.ts';
 import type { ClusterOpHandle } from './cluster-client.ts';
 import { MigrationBars, type BarLine } from './migration-bars.ts';

@@ -1,7 +1,7 @@
 // The limit flags drains and rebalances share, parsed once with zod.
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { DEFAULT_LIMITS, type MigrationLimits } from '../workflows/cluster/types.ts';
+import { DEFAULT_LIMITS, type MigrationLimits } from '../protocol/cluster.ts';
 
 export interface LimitOptions {
   maxMigrations?: string;

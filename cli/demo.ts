@@ -26,7 +26,7 @@ import { stackUp } from '../infra/stack/stack.ts';
 import { connectClient } from '../infra/temporal/connect.ts';
 import type { migrate } from '../workflows/migrate.ts';
 import { progress } from '../workflows/migration/messages.ts';
-import type { MigrationReport } from '../workflows/migration/types.ts';
+import type { MigrationReport } from '../protocol/migration.ts';
 import { auditText } from './audit-print.ts';
 import { drainWorkflowId, isRunning, startOrAttach } from './cluster-client.ts';
 import { followClusterOp } from './cluster-follow.ts';

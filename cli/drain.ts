@@ -12,7 +12,7 @@ import { loadConfig } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { DrainMarks } from '../infra/redis/draining.ts';
 import { connectClient } from '../infra/temporal/connect.ts';
-import type { ClusterOpReport } from '../workflows/cluster/types.ts';
+import type { ClusterOpReport } from '../protocol/cluster.ts';
 import { drainWorkflowId, isRunning, startOrAttach } from './cluster-client.ts';
 import { describeMove, followClusterOp } from './cluster-follow.ts';
 import { limitFlags, parseLimits, type LimitOptions } from './cluster-options.ts';

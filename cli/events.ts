@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { DEAD_LETTER_TOPIC, DeadLetters } from '../events/dead-letter.ts';
 import { followLog } from '../events/follow.ts';
 import { formatEvent } from '../events/format.ts';
-import { EVENTS_TOPIC, VmNameSchema } from '../events/schema.ts';
+import { EVENTS_TOPIC, VmNameSchema } from '../protocol/events.ts';
 import { loadConfig } from '../infra/config.ts';
 import { createKafka } from '../infra/kafka/bus.ts';
 import { createLogger } from '../infra/logging/logger.ts';

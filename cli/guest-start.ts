@@ -3,7 +3,7 @@
 // then ask the host's agent; a start that fails gives the placement back.
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { VmNameSchema } from '../events/schema.ts';
+import { VmNameSchema } from '../protocol/events.ts';
 import { FerryError } from '../errors/ferry-error.ts';
 import { HostNameSchema } from '../hosts/agent/identity.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';

@@ -1,7 +1,7 @@
 // `ferry guest start VM --host NAME --memory MIB [--dirty-rate N] [--kind emulated|qemu] [--working-set MIB]`,
 // `ferry guest stop|kill VM [--host NAME]`, `ferry guest resume VM --host NAME`, `ferry guest digest VM [--json]`.
 import type { Command } from 'commander';
-import { VmNameSchema } from '../events/schema.ts';
+import { VmNameSchema } from '../protocol/events.ts';
 import { HostNameSchema } from '../hosts/agent/identity.ts';
 import { loadConfig } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';

@@ -5,13 +5,13 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { ensureController } from '../workers/controller/daemon.ts';
-import { VmNameSchema } from '../events/schema.ts';
+import { VmNameSchema } from '../protocol/events.ts';
 import { HostNameSchema } from '../hosts/agent/identity.ts';
 import { loadConfig } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { connectClient } from '../infra/temporal/connect.ts';
 import { progress, setBandwidth, setMaxDowntime } from '../workflows/migration/messages.ts';
-import type { MigrationReport } from '../workflows/migration/types.ts';
+import type { MigrationReport } from '../protocol/migration.ts';
 import { resolveMigration, startMigration } from './migration-client.ts';
 import { followMigration } from './migration-progress.ts';
 

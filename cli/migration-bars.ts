@@ -3,7 +3,7 @@
 // they end. Used by `ferry drain`, `ferry rebalance` and `ferry status`. The size is `{size}`, not
 // `{total}`: cli-progress fills `{total}` with the bar's own total, which is in bytes.
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
-import type { MigrationProgressView } from '../workflows/migration/types.ts';
+import type { MigrationProgressView } from '../protocol/migration.ts';
 
 const MiB = 1024 * 1024;
 

@@ -6,7 +6,7 @@ import { FerryError } from '../errors/ferry-error.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';
 import { placementOf } from '../infra/redis/placement.ts';
 import type { migrate } from '../workflows/migrate.ts';
-import type { MigrateInput } from '../workflows/migration/types.ts';
+import type { MigrateInput } from '../protocol/migration.ts';
 
 export class MigrationCommandError extends FerryError {
   readonly code = 'MIGRATION_REFUSED';

@@ -4,7 +4,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { SingleBar } from 'cli-progress';
 import type { migrate } from '../workflows/migrate.ts';
 import { progress } from '../workflows/migration/messages.ts';
-import type { MigrationReport } from '../workflows/migration/types.ts';
+import type { MigrationReport } from '../protocol/migration.ts';
 
 const POLL_MS = 250;
 

@@ -6,7 +6,7 @@ import { ensureController } from '../workers/controller/daemon.ts';
 import { HostNameSchema } from '../hosts/agent/identity.ts';
 import { loadConfig } from '../infra/config.ts';
 import { connectClient } from '../infra/temporal/connect.ts';
-import { DEFAULT_THRESHOLD_PCT } from '../workflows/cluster/types.ts';
+import { DEFAULT_THRESHOLD_PCT } from '../protocol/cluster.ts';
 import { startOrAttach } from './cluster-client.ts';
 import { followClusterOp } from './cluster-follow.ts';
 import { limitFlags, parseLimits, type LimitOptions } from './cluster-options.ts';

@@ -18,9 +18,9 @@ import { loadConfig, type Config } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { JobStore, type JobRecord } from '../infra/redis/jobs.ts';
 import { MigrationSlots } from '../infra/redis/migration-slots.ts';
-import { loadPct } from '../workflows/cluster/placement.ts';
-import type { HostView } from '../workflows/cluster/types.ts';
-import type { MigrationProgressView } from '../workflows/migration/types.ts';
+import { loadPct } from '../protocol/placement.ts';
+import type { HostView } from '../protocol/cluster.ts';
+import type { MigrationProgressView } from '../protocol/migration.ts';
 import type { BarLine } from './migration-bars.ts';
 
 const REFRESH_MS = 1000;

@@ -1,7 +1,7 @@
 // The drills: each fault at each of the five phases, plus the "never restarted" agents, with what
 // the migration must end as. Faults come from lists, so faults written elsewhere (the network and
 // stream faults of drills/links.ts) join the catalog by being passed in.
-import type { Outcome } from '../workflows/migration/types.ts';
+import type { Outcome } from '../protocol/migration.ts';
 import { DRILL_PHASES, type DrillPhase, type Fault } from './fault.ts';
 import { killAgent, killController, type Side } from './process-faults.ts';
 import { RESTARTED_SERVICES, restartService } from './service-faults.ts';

@@ -3,7 +3,7 @@
 // partition), then healed. Longer than the autokill lease (15 s) and the host registration (6 s),
 // so the destination's incoming guest must die by autokill on its own side, and the cluster must
 // see the host as down meanwhile.
-import { DEFAULT_AUTOKILL_TTL_MS } from '../workflows/migration/types.ts';
+import { DEFAULT_AUTOKILL_TTL_MS } from '../protocol/migration.ts';
 import type { DrillTarget, Fault } from './fault.ts';
 import { linksOfHost } from './links.ts';
 

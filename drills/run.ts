@@ -13,7 +13,7 @@ import {
   type MigrateInput,
   type MigrationProgressView,
   type MigrationReport,
-} from '../workflows/migration/types.ts';
+} from '../protocol/migration.ts';
 import type { Drill } from './catalog.ts';
 import { DrillCluster, drillAddress, type GuestShape, type LinksProvider } from './cluster.ts';
 import { checkAudit, checkLive, checkMemory, checkOutcome, checkProcesses } from './verdict.ts';

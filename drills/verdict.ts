@@ -3,7 +3,7 @@
 // answers undefined (holds) or the one-line reason it does not.
 import { AssertionError } from 'node:assert';
 import { runAudit } from '../events/audit-run.ts';
-import type { MigrationReport } from '../workflows/migration/types.ts';
+import type { MigrationReport } from '../protocol/migration.ts';
 import { assertSettled } from '../lab/cluster-state.ts';
 import type { Drill } from './catalog.ts';
 import type { DrillCluster } from './cluster.ts';

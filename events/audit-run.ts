@@ -19,7 +19,7 @@ import { isOrderFree } from './migrations.ts';
 import { inOrder } from './order.ts';
 import type { ClusterState } from './projection.ts';
 import { readLog } from './reader.ts';
-import { EVENTS_TOPIC, type FerryEvent } from './schema.ts';
+import { EVENTS_TOPIC, type FerryEvent } from '../protocol/events.ts';
 import { SeqIndex, type SeqGap } from './seq-index.ts';
 import { violation, type Violation } from './violations.ts';
 

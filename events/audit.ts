@@ -10,7 +10,7 @@ import {
   type GuestView,
 } from './projection.ts';
 import { refOf, type EventRef } from './refs.ts';
-import type { FerryEvent } from './schema.ts';
+import type { FerryEvent } from '../protocol/events.ts';
 import { violation, type Violation } from './violations.ts';
 
 export interface Conclusion {

@@ -1,7 +1,7 @@
 // A Kafka message's value turned into one of our events, or into the one-line reason it is not one
 // (the reason goes with it to the dead-letter topic). The version is checked before the schema so
 // that an event from a newer writer says "unknown version", not a schema error about `version`.
-import { EVENT_VERSION, EventSchema, type FerryEvent } from './schema.ts';
+import { EVENT_VERSION, EventSchema, type FerryEvent } from '../protocol/events.ts';
 
 export type Decoded = { ok: true; event: FerryEvent } | { ok: false; reason: string };
 

@@ -6,7 +6,7 @@ import type { Kafka } from 'kafkajs';
 import type { DeadLetters, Rejected } from './dead-letter.ts';
 import { talkingToKafka } from './errors.ts';
 import { IdMemory, takeMessage, type Scope } from './intake.ts';
-import type { FerryEvent } from './schema.ts';
+import type { FerryEvent } from '../protocol/events.ts';
 
 /** A follower runs for days: it remembers the ids of the last this-many events to drop copies. */
 const REMEMBERED_IDS = 100_000;

@@ -1,6 +1,6 @@
 // One event as one readable line (`ferry events tail`): time, host, VM, type, then what matters
 // about that type, and the migration it belongs to.
-import type { FerryEvent } from './schema.ts';
+import type { FerryEvent } from '../protocol/events.ts';
 
 export function formatEvent(e: FerryEvent): string {
   const migration = e.migrationId ? `  [${e.migrationId}]` : '';

@@ -3,7 +3,7 @@
 // decode and validate, drop the copies an at-least-once outbox sends twice, and hand back what
 // must go to the dead-letter topic instead of stopping.
 import { decodeEvent } from './decode.ts';
-import type { FerryEvent } from './schema.ts';
+import type { FerryEvent } from '../protocol/events.ts';
 
 /** Which events a reader wants. */
 export interface Scope {

@@ -5,7 +5,7 @@
 //
 // Everything here is order-free except `first`/`last`, which compare times: the audit may apply
 // the many stream events as they arrive and keep only the lifecycle events for the ordered fold.
-import type { FerryEvent } from './schema.ts';
+import type { FerryEvent } from '../protocol/events.ts';
 import { refOf, type EventRef } from './refs.ts';
 
 type Of<T extends FerryEvent['type']> = Extract<FerryEvent, { type: T }>;

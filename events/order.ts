@@ -3,7 +3,7 @@
 // What a host recorded is ordered by its seq (gap-free, per host); across hosts, by time, and at
 // the same millisecond an ending (pause, kill, stop, release) before a beginning, so that a
 // hand-over recorded within one millisecond is not taken for an overlap.
-import type { EventType, FerryEvent } from './schema.ts';
+import type { EventType, FerryEvent } from '../protocol/events.ts';
 
 const ENDINGS: ReadonlySet<EventType> = new Set([
   'guest.paused',

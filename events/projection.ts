@@ -8,7 +8,7 @@
 // started it or resumed an incoming copy of it (the switchover).
 import { applyToMigration, type MigrationView } from './migrations.ts';
 import { refOf, type EventRef } from './refs.ts';
-import type { FerryEvent } from './schema.ts';
+import type { FerryEvent } from '../protocol/events.ts';
 import { orderEvents } from './order.ts';
 
 export interface HostView {

@@ -7,7 +7,7 @@ import type { Kafka } from 'kafkajs';
 import type { DeadLetters, Rejected } from './dead-letter.ts';
 import { EVENT_LOG_MISSING, EVENT_LOG_STALLED, EventLogError, talkingToKafka } from './errors.ts';
 import { takeMessage, type Dedupe, type Scope } from './intake.ts';
-import type { FerryEvent } from './schema.ts';
+import type { FerryEvent } from '../protocol/events.ts';
 import { SeqIndex } from './seq-index.ts';
 
 /** A read with no message for this long, while some partition is short of its end, has stalled. */

@@ -1,6 +1,6 @@
 // How the audit points at the events that show something: host:seq (unique per host, gap-free)
 // and the event id (what readers dedupe by), with the type and time for a person reading it.
-import type { EventType, FerryEvent } from './schema.ts';
+import type { EventType, FerryEvent } from '../protocol/events.ts';
 
 /** An event known only by its place in its host's sequence (the edge of a hole in the log). */
 export interface SeqRef {

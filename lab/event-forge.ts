@@ -2,7 +2,7 @@
 // per-host gap-free seq) on a clock of their own, and written to a topic of the test's own.
 import { randomUUID } from 'node:crypto';
 import type { Kafka, Message } from 'kafkajs';
-import { EVENT_VERSION, type EventInput, type FerryEvent } from '../events/schema.ts';
+import { EVENT_VERSION, type EventInput, type FerryEvent } from '../protocol/events.ts';
 import { createProducer, ensureTopic } from '../infra/kafka/bus.ts';
 
 export class EventForge {

@@ -2,7 +2,7 @@
 // made up with an EventForge: a host starting, a guest starting, and migrations that complete,
 // are refused at Prepare for memory, or are aborted during Perform. Unit tests of the projection
 // and the audit build their logs from these; the replay benchmark builds a million events of them.
-import type { FerryEvent } from '../events/schema.ts';
+import type { FerryEvent } from '../protocol/events.ts';
 import type { EventForge } from './event-forge.ts';
 
 export function hostStarted(f: EventForge, host: string, address = '127.0.0.50:40000'): FerryEvent {

@@ -9,7 +9,7 @@ import { createLogger } from '../infra/logging/logger.ts';
 import { connectClient } from '../infra/temporal/connect.ts';
 import type { migrate } from '../workflows/migrate.ts';
 import { progress } from '../workflows/migration/messages.ts';
-import type { MigrateInput, MigrationProgressView, MigrationReport } from '../workflows/migration/types.ts';
+import type { MigrateInput, MigrationProgressView, MigrationReport } from '../protocol/migration.ts';
 import { uniqueName } from './stack.ts';
 
 export interface TestController {

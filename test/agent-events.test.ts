@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
-import { parseEvent, type FerryEvent } from '../events/schema.ts';
+import { parseEvent, type FerryEvent } from '../protocol/events.ts';
 import { Outbox } from '../hosts/agent/outbox.ts';
 import { Shipper } from '../hosts/agent/shipper.ts';
 import type { Config } from '../infra/config.ts';

@@ -11,7 +11,7 @@ import { processStartTime } from '../infra/process/pid-file.ts';
 import { Prng } from '../hosts/guest-sim/prng.ts';
 import { setBandwidth, setMaxDowntime } from '../workflows/migration/messages.ts';
 import type { migrate } from '../workflows/migrate.ts';
-import type { MigrateInput, MigrationReport } from '../workflows/migration/types.ts';
+import type { MigrateInput, MigrationReport } from '../protocol/migration.ts';
 import { twoAgents, type TwoAgents } from '../lab/agents.ts';
 import { startTestController, type TestController } from '../lab/migrate.ts';
 import { realStack, uniqueName } from '../lab/stack.ts';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { controllerOutbox } from '../workers/controller/files.ts';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseEvent } from '../events/schema.ts';
+import { parseEvent } from '../protocol/events.ts';
 import { hostStateDir } from '../hosts/agent/identity.ts';
 import type { Config } from '../infra/config.ts';
 import { startService, stopService } from '../infra/stack/stack.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type FerryEvent } from '../events/schema.ts';
+import { type FerryEvent } from '../protocol/events.ts';
 import type { Config } from '../infra/config.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
 import { runHostOperation } from '../cli/host-operation.ts';

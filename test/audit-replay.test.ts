@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { runAudit } from '../events/audit-run.ts';
 import type { Config } from '../infra/config.ts';
-import type { MigrationReport } from '../workflows/migration/types.ts';
+import type { MigrationReport } from '../protocol/migration.ts';
 import { ferry } from '../lab/cli.ts';
 import { startTestController, type TestController } from '../lab/migrate.ts';
 import { realStack, uniqueName } from '../lab/stack.ts';

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Kafka } from 'kafkajs';
-import type { FerryEvent } from '../events/schema.ts';
+import type { FerryEvent } from '../protocol/events.ts';
 import type { Violation } from '../events/violations.ts';
 import { createKafka } from '../infra/kafka/bus.ts';
 import { createLogger } from '../infra/logging/logger.ts';

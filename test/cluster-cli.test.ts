@@ -10,7 +10,7 @@ import { createRedis } from '../infra/redis/client.ts';
 import { DEFAULT_PROMISE_LINGER_MS, MigrationSlots } from '../infra/redis/migration-slots.ts';
 import { CONTROL_TASK_QUEUE, slotsPrefix } from '../workers/controller/queue.ts';
 import type { ClusterStatus } from '../cli/status.ts';
-import type { ClusterOpReport } from '../workflows/cluster/types.ts';
+import type { ClusterOpReport } from '../protocol/cluster.ts';
 import { ferry } from '../lab/cli.ts';
 import { startCluster, type TestCluster } from '../lab/cluster.ts';
 import { realStack, uniqueName } from '../lab/stack.ts';

@@ -9,7 +9,7 @@ import { JobStore } from '../infra/redis/jobs.ts';
 import { MigrationSlots } from '../infra/redis/migration-slots.ts';
 import { placementOf } from '../infra/redis/placement.ts';
 import type { drain } from '../workflows/drain.ts';
-import type { ClusterOpReport, DrainInput } from '../workflows/cluster/types.ts';
+import type { ClusterOpReport, DrainInput } from '../protocol/cluster.ts';
 import { ferry } from '../lab/cli.ts';
 import { smallGuests, startCluster, type TestCluster } from '../lab/cluster.ts';
 import { startTestController, type TestController } from '../lab/migrate.ts';

@@ -17,7 +17,7 @@ import { isSameProcessAlive, readLivePidFile } from '../infra/process/pid-file.t
 import type { Config } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { resume } from '../workflows/migration/messages.ts';
-import type { MigrateInput } from '../workflows/migration/types.ts';
+import type { MigrateInput } from '../protocol/migration.ts';
 import { ferry, ferryWithEnv } from '../lab/cli.ts';
 import { assertSettled } from '../lab/cluster-state.ts';
 import { startTestController, type TestController } from '../lab/migrate.ts';

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import { DEAD_HEADERS, DeadLetters } from '../events/dead-letter.ts';
 import { readLog } from '../events/reader.ts';
-import type { FerryEvent } from '../events/schema.ts';
+import type { FerryEvent } from '../protocol/events.ts';
 import type { Config } from '../infra/config.ts';
 import { createKafka } from '../infra/kafka/bus.ts';
 import { createLogger } from '../infra/logging/logger.ts';

@@ -11,7 +11,7 @@ import { readLivePidFile } from '../infra/process/pid-file.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { PHASE_HEARTBEAT_TIMEOUT_MS } from '../workflows/migration/activities.ts';
 import { resume } from '../workflows/migration/messages.ts';
-import type { MigrationReport } from '../workflows/migration/types.ts';
+import type { MigrationReport } from '../protocol/migration.ts';
 import { twoAgents, type TwoAgents } from '../lab/agents.ts';
 import { ferry } from '../lab/cli.ts';
 import { assertSettled } from '../lab/cluster-state.ts';

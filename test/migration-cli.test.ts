@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../infra/config.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
 import { createRedis } from '../infra/redis/client.ts';
-import type { MigrationProgressView } from '../workflows/migration/types.ts';
+import type { MigrationProgressView } from '../protocol/migration.ts';
 import { twoAgents, type TwoAgents } from '../lab/agents.ts';
 import { ferry } from '../lab/cli.ts';
 import { assertSettled } from '../lab/cluster-state.ts';

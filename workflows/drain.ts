@@ -14,9 +14,9 @@ import {
 import { clusterOps, hostGuests } from './cluster/activities.ts';
 import { clusterOpProgress } from './cluster/messages.ts';
 import { MoveEngine } from './cluster/moves.ts';
-import { planPlacement } from './cluster/placement.ts';
+import { planPlacement } from '../protocol/placement.ts';
 import { limitsOf } from './cluster/limits.ts';
-import type { ClusterOpProgress, ClusterOpReport, DrainInput } from './cluster/types.ts';
+import type { ClusterOpProgress, ClusterOpReport, DrainInput } from '../protocol/cluster.ts';
 import { describeFailure } from './migration/failure.ts';
 import { runTagOf } from './cluster/run-tag.ts';
 

@@ -46,7 +46,7 @@ import {
   type PhaseName,
   type PhaseRecord,
   type TransferProgress,
-} from './migration/types.ts';
+} from '../protocol/migration.ts';
 
 export async function migrate(input: MigrateInput): Promise<MigrationReport> {
   const migrationId = workflowInfo().workflowId;

@@ -8,13 +8,13 @@ import { clusterOps, hostGuests } from './cluster/activities.ts';
 import { limitsOf } from './cluster/limits.ts';
 import { clusterOpProgress } from './cluster/messages.ts';
 import { MoveEngine } from './cluster/moves.ts';
-import { loadPct, planRebalance } from './cluster/placement.ts';
+import { loadPct, planRebalance } from '../protocol/placement.ts';
 import {
   DEFAULT_THRESHOLD_PCT,
   type ClusterOpProgress,
   type ClusterOpReport,
   type RebalanceInput,
-} from './cluster/types.ts';
+} from '../protocol/cluster.ts';
 import { describeFailure } from './migration/failure.ts';
 import { runTagOf } from './cluster/run-tag.ts';
 

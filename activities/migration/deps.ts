@@ -7,16 +7,8 @@ import type { AutokillLeases } from '../../infra/redis/autokill.ts';
 import type { CookieNonces } from '../../infra/redis/cookie-nonces.ts';
 import type { GuestLeases } from '../../hosts/agent/recorded-leases.ts';
 import type { JobStore } from '../../infra/redis/jobs.ts';
-import type { TransferProgress } from '../../workflows/migration/types.ts';
-
-/** The destination agent's watch over its incoming guests (hosts/agent/autokill-reaper.ts). */
-export interface IncomingGuard {
-  /** `ttlMs`: the autokill lease's TTL as just registered. */
-  watch(vm: string, migrationId: string, ttlMs?: number): void;
-  /** Finish is taking the guest off autokill: the reaper must leave it alone from now on. */
-  finishing(vm: string): void;
-  forget(vm: string): void;
-}
+import type { IncomingGuard } from '../../hosts/agent/autokill-reaper.ts';
+import type { TransferProgress } from '../../protocol/migration.ts';
 
 export interface PhaseDeps extends MigrationDeps {
   identity: HostIdentity;

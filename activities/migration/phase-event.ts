@@ -1,6 +1,6 @@
 // A phase's `migration.phase` event: what each side did, for the log's timeline of a migration.
 import type { Outbox } from '../../hosts/agent/outbox.ts';
-import { PHASE_SIDE, type PhaseName } from '../../workflows/migration/types.ts';
+import { PHASE_SIDE, type PhaseName } from '../../protocol/migration.ts';
 
 export function recordPhase(
   outbox: Outbox,

@@ -3,7 +3,7 @@
 // other changing operation touches the guest meanwhile.
 import { Context } from '@temporalio/activity';
 import { migrateOut } from '../../hosts/agent/migration.ts';
-import type { TransferProgress } from '../../workflows/migration/types.ts';
+import type { TransferProgress } from '../../protocol/migration.ts';
 import { issueCookie, readCookie } from './cookies.ts';
 import { recordPhase } from './phase-event.ts';
 import type { PhaseDeps } from './deps.ts';

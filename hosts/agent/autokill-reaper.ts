@@ -15,7 +15,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { AutokillLeases } from '../../infra/redis/autokill.ts';
 import type { JobStore } from '../../infra/redis/jobs.ts';
-import type { IncomingGuard } from '../../activities/migration/deps.ts';
 import type { GuestManager } from './guests.ts';
 
 export const SWEEP_MS = 2000;
@@ -30,6 +29,15 @@ export interface ReaperDeps {
   autokill: AutokillLeases;
   jobs: JobStore;
   log: Logger;
+}
+
+/** The destination agent's watch over its incoming guests, as the phase activities see it. */
+export interface IncomingGuard {
+  /** `ttlMs`: the autokill lease's TTL as just registered. */
+  watch(vm: string, migrationId: string, ttlMs?: number): void;
+  /** Finish is taking the guest off autokill: the reaper must leave it alone from now on. */
+  finishing(vm: string): void;
+  forget(vm: string): void;
 }
 
 export class AutokillReaper implements IncomingGuard {

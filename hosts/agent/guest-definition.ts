@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { VmNameSchema } from '../../events/schema.ts';
+import { VmNameSchema } from '../../protocol/events.ts';
 
 /** What the agent is asked to run; kept as guest.json beside the guest's pid and QMP socket. */
 export const GuestDefinitionSchema = z

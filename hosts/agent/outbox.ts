@@ -23,7 +23,7 @@ import {
   ftruncateSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { EVENT_VERSION, EventSchema, type EventInput, type FerryEvent } from '../../events/schema.ts';
+import { EVENT_VERSION, EventSchema, type EventInput, type FerryEvent } from '../../protocol/events.ts';
 
 /** Past this size a fully shipped outbox file is emptied. */
 const COMPACT_AT_BYTES = 4 * 1024 * 1024;

@@ -2,7 +2,7 @@
 // While Kafka is unreachable it keeps the events and says so in the log, once per interval.
 import type { Kafka, Producer } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EVENTS_PARTITIONS, EVENTS_TOPIC } from '../../events/schema.ts';
+import { EVENTS_PARTITIONS, EVENTS_TOPIC } from '../../protocol/events.ts';
 import { createProducer, ensureTopic } from '../../infra/kafka/bus.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { Outbox } from './outbox.ts';

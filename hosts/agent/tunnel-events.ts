@@ -1,6 +1,6 @@
 // What a tunnel reports, as events of the log: each savevm section that passed, and how the
 // tunnel ended (with the byte offset where a stream broke).
-import type { EventInput } from '../../events/schema.ts';
+import type { EventInput } from '../../protocol/events.ts';
 import type { TunnelEvent } from '../tunnel/index.ts';
 import type { Outbox } from './outbox.ts';
 

@@ -40,6 +40,7 @@ const SOURCE_DIRS = [
   'drills',
   'errors',
   'lab',
+  'protocol',
   'test',
 ];
 /**

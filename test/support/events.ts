@@ -1,7 +1,7 @@
 // Reads ferry's event log back from Kafka the way an auditor would: from the start, validated,
 // de-duplicated by event id.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EVENTS_TOPIC, parseEvent, type FerryEvent } from '../../events/schema.ts';
+import { EVENTS_TOPIC, parseEvent, type FerryEvent } from '../../protocol/events.ts';
 import type { Config } from '../../infra/config.ts';
 import { createKafka } from '../../infra/kafka/bus.ts';
 import { createLogger } from '../../infra/logging/logger.ts';

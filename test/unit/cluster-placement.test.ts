@@ -10,7 +10,7 @@ import {
   roomMiB,
   type Capacity,
   type Mover,
-} from '../../workflows/cluster/placement.ts';
+} from '../../protocol/placement.ts';
 
 const host = (name: string, memoryMiB: number, usedMiB: number, extra: Partial<Capacity> = {}): Capacity => ({
   name,

@@ -4,7 +4,7 @@ import { buildCatalog, expectationOf, findDrill } from '../../drills/catalog.ts'
 import { DRILL_PHASES, type Fault } from '../../drills/fault.ts';
 import { checkOutcome } from '../../drills/verdict.ts';
 import { schedule } from '../../drills/seed.ts';
-import type { MigrationReport } from '../../workflows/migration/types.ts';
+import type { MigrationReport } from '../../protocol/migration.ts';
 
 test('drill catalog - every fault at each of the five phases, two agents never restarted, names unique', () => {
   const catalog = buildCatalog();

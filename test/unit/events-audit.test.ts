@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Auditor, type Conclusion } from '../../events/audit.ts';
 import { orderEvents } from '../../events/order.ts';
-import type { FerryEvent } from '../../events/schema.ts';
+import type { FerryEvent } from '../../protocol/events.ts';
 import { EventForge } from '../../lab/event-forge.ts';
 import {
   abortedMigration,

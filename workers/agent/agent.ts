@@ -18,7 +18,7 @@ import { loadClusterSecret } from '../../hosts/cookie/index.ts';
 import { AutokillReaper } from '../../hosts/agent/autokill-reaper.ts';
 import { OrphanSweeper } from '../../hosts/agent/orphan-sweeper.ts';
 import { recordedLeases } from '../../hosts/agent/recorded-leases.ts';
-import { recoverMigrations } from '../../hosts/agent/recovery.ts';
+import { recoverMigrations } from '../../activities/migration/recovery.ts';
 import type { Config } from '../../infra/config.ts';
 import { createKafka } from '../../infra/kafka/bus.ts';
 import { routeTemporalLogs } from '../../infra/logging/libraries.ts';
@@ -29,7 +29,12 @@ import { connectWorker } from '../../infra/temporal/connect-worker.ts';
 import { TunnelListener } from '../../hosts/tunnel/index.ts';
 import { GuestStandby } from '../../hosts/agent/guest-standby.ts';
 import { GuestManager } from '../../hosts/agent/guests.ts';
-import { hostStateDir, hostTaskQueue, loadOrCreateIdentity, type HostIdentity } from '../../hosts/agent/identity.ts';
+import {
+  hostStateDir,
+  hostTaskQueue,
+  loadOrCreateIdentity,
+  type HostIdentity,
+} from '../../hosts/agent/identity.ts';
 import { Outbox } from '../../hosts/agent/outbox.ts';
 import { RedisEpoch, reassertAfterLoss } from '../../hosts/agent/redis-epoch.ts';
 import { HEARTBEAT_MS, HostRegistry } from '../../hosts/agent/registration.ts';

@@ -16,7 +16,7 @@ import {
 } from '@temporalio/workflow';
 import type { migrate } from '../migrate.ts';
 import { describeFailure } from '../migration/failure.ts';
-import type { MigrationReport } from '../migration/types.ts';
+import type { MigrationReport } from '../../protocol/migration.ts';
 import { clusterOps, slotActivities } from './activities.ts';
 import {
   DEFAULT_SLOT_TTL_MS,
@@ -26,7 +26,7 @@ import {
   type MigrationLimits,
   type MigrationOptions,
   type MoveView,
-} from './types.ts';
+} from '../../protocol/cluster.ts';
 
 /** A move whose migration rolled back is tried once more, elsewhere. */
 const MAX_ATTEMPTS = 2;

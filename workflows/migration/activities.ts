@@ -8,7 +8,7 @@ import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { ControlActivities } from '../../activities/control.ts';
 import type { DestinationActivities } from '../../activities/migration/destination.ts';
 import type { SourceActivities } from '../../activities/migration/source.ts';
-import { cancelledFinishGiveUpMs } from './types.ts';
+import { cancelledFinishGiveUpMs } from '../../protocol/migration.ts';
 
 const queue = (host: string) => `host.${host}`;
 

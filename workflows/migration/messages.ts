@@ -1,6 +1,6 @@
 // The migration's signals and queries, shared by the workflow and its callers.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { MigrationProgressView, TransferProgress } from './types.ts';
+import type { MigrationProgressView, TransferProgress } from '../../protocol/migration.ts';
 
 /** Changes QEMU's downtime-limit on the fly (virsh migrate-setmaxdowntime). */
 export const setMaxDowntime = defineSignal<[ms: number]>('setMaxDowntime');

@@ -4,7 +4,7 @@
 // live, not draining, not the guest's own host. Memory comes first: the biggest guests are placed
 // first (they are the hardest to fit), each on the host with the most room left, which spreads
 // the guests and so the inbound migrations. No plan ever puts more on a host than it has room for.
-import type { HostView } from './types.ts';
+import type { HostView } from './cluster.ts';
 
 export type Capacity = Pick<HostView, 'name' | 'up' | 'draining' | 'memoryMiB' | 'usedMiB' | 'promisedMiB'>;
 

@@ -1,6 +1,6 @@
 // What a drain or a rebalance is asked to do, what it says while it runs and what it reports.
 // Shared by the workflows, the controller's cluster activities and the CLI: types and pure helpers.
-import type { MigrateInput, Outcome } from '../migration/types.ts';
+import type { MigrateInput, Outcome } from './migration.ts';
 
 /** At most `cluster` migrations at once, `perSource` out of one host, `perDestination` into one. */
 export interface MigrationLimits {

@@ -2,18 +2,18 @@
 // qemuProcessRecoverMigration does after a daemon restart: one exhaustive switch per side over
 // the phase saved in the job record, each case saying what the phase means and what to do.
 import type { Redis } from 'ioredis';
-import { recordPhase } from '../../activities/migration/phase-event.ts';
-import { resumeSource } from '../../activities/migration/source.ts';
-import { readMemo } from '../../activities/migration/source-memo.ts';
+import { recordPhase } from './phase-event.ts';
+import { resumeSource } from './source.ts';
+import { readMemo } from './source-memo.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { placementOf } from '../../infra/redis/placement.ts';
 import type { AutokillLeases } from '../../infra/redis/autokill.ts';
 import type { DiskLeases } from '../../infra/redis/disk-leases.ts';
 import type { JobRecord, JobStore } from '../../infra/redis/jobs.ts';
-import type { AutokillReaper } from './autokill-reaper.ts';
-import type { GuestManager } from './guests.ts';
-import type { Outbox } from './outbox.ts';
-import type { GuestLeases } from './recorded-leases.ts';
+import type { AutokillReaper } from '../../hosts/agent/autokill-reaper.ts';
+import type { GuestManager } from '../../hosts/agent/guests.ts';
+import type { Outbox } from '../../hosts/agent/outbox.ts';
+import type { GuestLeases } from '../../hosts/agent/recorded-leases.ts';
 
 export interface RecoveryDeps {
   host: string;
