@@ -1,14 +1,39 @@
-// Reads ferry's event log back from Kafka the way an auditor would: from the start, validated,
-// de-duplicated by event id.
+// Reads ferry's event log back from Kafka the way an auditor would, validated and de-duplicated by
+// event id, but only from where the log ended when the test file started: the shared log holds
+// every earlier test's events (hundreds of thousands by the end of a run), and a test looks only
+// at the guests it made.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EVENTS_TOPIC, parseEvent, type FerryEvent } from '../../protocol/events.ts';
-import type { Config } from '../../infra/config.ts';
+import { loadConfig, type Config } from '../../infra/config.ts';
 import { createKafka } from '../../infra/kafka/bus.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { uniqueName } from '../../lab/stack.ts';
 
+/** Per partition, the first offset this file reads; empty if the log did not exist yet. */
+type Mark = Map<number, number>;
+
+async function endOfLog(cfg: Config): Promise<Mark> {
+  const admin = createKafka(
+    cfg,
+    'test-reader-mark',
+    createLogger('test-reader-mark', 'error', () => undefined),
+  ).admin();
+  await admin.connect();
+  try {
+    if (!(await admin.listTopics()).includes(EVENTS_TOPIC)) return new Map();
+    const ends = await admin.fetchTopicOffsets(EVENTS_TOPIC);
+    return new Map(ends.map((p) => [p.partition, Number(p.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Taken when the file is loaded, before its tests act; a failure surfaces in readEvents. */
+const startOfFile: Promise<Mark> = endOfLog(loadConfig());
+startOfFile.catch(() => undefined);
+
 /**
- * The events matching `keep`, first copy of each, in log order, read until `done(events)` holds
+ * The events matching `keep` (recorded since this file was loaded), first copy of each, in log order, read until `done(events)` holds
  * (or 30 s pass), then a moment longer so late duplicates would show.
  */
 export async function readEvents(
@@ -24,16 +49,22 @@ export async function readEvents(
   );
   const consumer = kafka.consumer({ groupId: uniqueName('test-reader') });
   const events: FerryEvent[] = [];
+  const mark = await startOfFile;
   await consumer.connect();
   try {
     await consumer.subscribe({ topic: EVENTS_TOPIC, fromBeginning: true });
     await consumer.run({
-      eachMessage: ({ message }) => {
+      eachMessage: ({ partition, message }) => {
+        // A fetch may start before the seek below applies.
+        if (Number(message.offset) < (mark.get(partition) ?? 0)) return Promise.resolve();
         const e = parseEvent(JSON.parse(String(message.value)));
         if (keep(e) && !events.some((s) => s.id === e.id)) events.push(e);
         return Promise.resolve();
       },
     });
+    for (const [partition, offset] of mark) {
+      consumer.seek({ topic: EVENTS_TOPIC, partition, offset: String(offset) });
+    }
     const deadline = Date.now() + timeoutMs;
     while (!done(events) && Date.now() < deadline) await sleep(100);
     await sleep(500);
