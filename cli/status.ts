@@ -4,7 +4,9 @@
 // the migrations' bars keep updating until none is left (Ctrl-C stops watching, nothing else).
 //
 // Everything but the migrations' progress is read from Redis: hosts from their registrations,
-// guests from the lists the agents publish with each heartbeat and each guest change. Temporal's
+// guests from the lists the agents publish with each heartbeat and each guest change. A host that
+// is down (stopped or crashed, with guests that outlive its agent) shows with when it was last
+// seen and the guests it ran then, as last seen. Temporal's
 // client (~0.4 s to load, plus a workflow per host to ask each agent) is loaded only when Redis
 // shows a migration or a drain to ask it about, so an idle cluster's status answers at once.
 import type { Client } from '@temporalio/client';
@@ -13,7 +15,7 @@ import type { Redis } from 'ioredis';
 import { readClusterView } from '../activities/cluster-view.ts';
 import { CONTROL_TASK_QUEUE, slotsPrefix } from '../workers/controller/queue.ts';
 import type { HostGuest } from '../hosts/agent/host-guest.ts';
-import { HostRegistry } from '../hosts/agent/registration.ts';
+import { HostRegistry, type HostLastSeen } from '../hosts/agent/registration.ts';
 import { loadConfig, type Config } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { JobStore, type JobRecord } from '../infra/redis/jobs.ts';
@@ -28,11 +30,16 @@ const REFRESH_MS = 1000;
 export interface StatusGuest {
   vm: string;
   host: string;
-  /** QEMU's run state as the agent says, `unknown (host down)` when its agent is gone. */
+  /**
+   * QEMU's run state as the agent says; when its agent is gone, `unknown (host down; last seen
+   * STATE)` for a guest of its last-known list, `unknown (host down)` for one only its placement names.
+   */
   state: string;
   kind: string | null;
   memoryMiB: number | null;
   job: { type: string; phase: string; migrationId: string; peer: string } | null;
+  /** When the line comes from a down host's last-known list: when the host was last seen; else null. */
+  lastSeenAt: string | null;
 }
 
 export interface StatusMigration {
@@ -48,7 +55,8 @@ export interface StatusMigration {
 }
 
 export interface ClusterStatus {
-  hosts: (HostView & { loadPct: number })[];
+  /** `lastSeenAt`: for a host that is down, when it was last seen (null if never, and when up). */
+  hosts: (HostView & { loadPct: number; lastSeenAt: string | null })[];
   guests: StatusGuest[];
   migrations: StatusMigration[];
   operations: { id: string; type: string }[];
@@ -97,8 +105,9 @@ export async function readStatus(redis: Redis, temporal: () => Promise<Client>):
   const hosts = await readClusterView(redis, slots);
   const jobs = new JobStore(redis);
   const registry = new HostRegistry(redis);
-  const [listed, jobsByHost, placements, holders] = await Promise.all([
+  const [listed, lastSeen, jobsByHost, placements, holders] = await Promise.all([
     Promise.all(hosts.map((h) => (h.up ? registry.guests(h.name) : Promise.resolve(undefined)))),
+    Promise.all(hosts.map((h) => (h.up ? Promise.resolve(undefined) : registry.lastSeen(h.name)))),
     Promise.all(hosts.map((h) => jobs.listForHost(h.name))),
     readPlacements(redis),
     slots.holders(),
@@ -112,11 +121,28 @@ export async function readStatus(redis: Redis, temporal: () => Promise<Client>):
       for (const g of here) guests.push(guestLine(h.name, g, jobOf.get(`${h.name}/${g.vm}`)));
       return;
     }
-    // Its agent is down (or did not answer): what the placements say runs there.
+    // Its agent is down: the guests it ran when last seen, unless their placement has moved on.
+    const last = lastSeen[i];
+    const shown = new Set<string>();
+    for (const g of last?.guests ?? []) {
+      const placed = placements.get(g.vm);
+      if (placed !== undefined && placed !== h.name) continue;
+      guests.push(lastSeenLine(h.name, g, last!, jobOf.get(`${h.name}/${g.vm}`)));
+      shown.add(g.vm);
+    }
+    // And what the placements say runs there that it did not list (or its agent published nothing).
     for (const [vm, host] of placements) {
-      if (host !== h.name) continue;
+      if (host !== h.name || shown.has(vm)) continue;
       const state = h.up ? 'unknown (its agent published no guest list)' : 'unknown (host down)';
-      guests.push({ vm, host, state, kind: null, memoryMiB: null, job: jobView(jobOf.get(`${host}/${vm}`)) });
+      guests.push({
+        vm,
+        host,
+        state,
+        kind: null,
+        memoryMiB: null,
+        job: jobView(jobOf.get(`${host}/${vm}`)),
+        lastSeenAt: null,
+      });
     }
   });
   guests.sort((a, b) => (a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : a.host < b.host ? -1 : 1));
@@ -141,7 +167,11 @@ export async function readStatus(redis: Redis, temporal: () => Promise<Client>):
       ])
     : [[], []];
   return {
-    hosts: hosts.map((h) => ({ ...h, loadPct: h.up ? Math.round(loadPct(h) * 10) / 10 : 0 })),
+    hosts: hosts.map((h, i) => ({
+      ...h,
+      loadPct: h.up ? Math.round(loadPct(h) * 10) / 10 : 0,
+      lastSeenAt: lastSeen[i]?.seenAt ?? null,
+    })),
     guests,
     migrations,
     operations,
@@ -156,6 +186,26 @@ function guestLine(host: string, g: HostGuest, job: JobRecord | undefined): Stat
     kind: g.kind,
     memoryMiB: g.memoryMiB,
     job: jobView(job),
+    lastSeenAt: null,
+  };
+}
+
+/** A guest of a down host, as its agent last listed it. */
+function lastSeenLine(
+  host: string,
+  g: HostGuest,
+  last: HostLastSeen,
+  job: JobRecord | undefined,
+): StatusGuest {
+  const was = g.incoming ? `incoming (${g.status})` : g.status;
+  return {
+    vm: g.vm,
+    host,
+    state: `unknown (host down; last seen ${was})`,
+    kind: g.kind,
+    memoryMiB: g.memoryMiB,
+    job: jobView(job),
+    lastSeenAt: last.seenAt,
   };
 }
 
@@ -237,7 +287,11 @@ export function formatStatus(s: ClusterStatus): string {
       ['HOST', 'STATE', 'DRAINING', 'MEMORY MiB (used/total)', 'LOAD', 'GUESTS', 'IN', 'OUT'],
       ...s.hosts.map((h) => [
         h.name,
-        h.up ? 'up' : 'down',
+        h.up
+          ? 'up'
+          : h.lastSeenAt
+            ? `down (last seen ${h.lastSeenAt.slice(0, 19).replace('T', ' ')} UTC)`
+            : 'down',
         h.draining ?? '-',
         h.up ? `${h.usedMiB}/${h.memoryMiB}${h.promisedMiB ? ` (+${h.promisedMiB} promised)` : ''}` : '-',
         h.up ? `${h.loadPct.toFixed(0)}%` : '-',

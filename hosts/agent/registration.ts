@@ -1,5 +1,7 @@
 // A host's registration in Redis: who it is, where its data plane listens, how much memory it has
 // and uses, refreshed by a heartbeat. A host whose key expired is down (its agent stopped beating).
+// What was last known of it (when it was last seen, the guests it ran then) is kept without a TTL,
+// so that `ferry status` still shows a host that is down with the guests that outlive its agent.
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { HostGuestSchema, type HostGuest } from './host-guest.ts';
@@ -20,6 +22,14 @@ export const HostRegistrationSchema = z.object({
 });
 export type HostRegistration = z.infer<typeof HostRegistrationSchema>;
 
+/** A host as last seen: at its last heartbeat, or when its agent stopped (`stopped`). */
+export const HostLastSeenSchema = z.object({
+  seenAt: z.iso.datetime(),
+  guests: z.array(HostGuestSchema),
+  stopped: z.boolean(),
+});
+export type HostLastSeen = z.infer<typeof HostLastSeenSchema>;
+
 /** Where registrations live; tests pass their own prefix. */
 export class HostRegistry {
   constructor(
@@ -34,6 +44,11 @@ export class HostRegistry {
   /** The guests the host last published, with the same TTL as its registration. */
   private guestsKey(name: string): string {
     return `${this.prefix}:host:${name}:guests`;
+  }
+
+  /** The host as last seen, kept when its registration lapses (no TTL). */
+  private lastKey(name: string): string {
+    return `${this.prefix}:host:${name}:last`;
   }
 
   private get set(): string {
@@ -51,12 +66,44 @@ export class HostRegistry {
       .hset(this.key(reg.name), fields)
       .pexpire(this.key(reg.name), ttlMs)
       .sadd(this.set, reg.name);
-    if (guests) tx.set(this.guestsKey(reg.name), JSON.stringify(guests), 'PX', ttlMs);
+    if (guests) {
+      const last: HostLastSeen = { seenAt: reg.heartbeatAt, guests, stopped: false };
+      tx.set(this.guestsKey(reg.name), JSON.stringify(guests), 'PX', ttlMs).set(
+        this.lastKey(reg.name),
+        JSON.stringify(last),
+      );
+    }
     await tx.exec();
   }
 
+  /**
+   * The host's agent stops. A host that had no guests is forgotten. One whose guests outlive its
+   * agent stays listed, down (as a crashed host does), with those guests as last seen, until an
+   * agent of that name registers again.
+   */
   async deregister(name: string): Promise<void> {
-    await this.redis.multi().del(this.key(name), this.guestsKey(name)).srem(this.set, name).exec();
+    // A record of the wrong shape is not worth keeping: the host is forgotten as one without guests.
+    const last = await this.lastSeen(name).catch(() => undefined);
+    if (last && last.guests.length > 0) {
+      const stopped: HostLastSeen = { ...last, seenAt: new Date().toISOString(), stopped: true };
+      await this.redis
+        .multi()
+        .del(this.key(name), this.guestsKey(name))
+        .set(this.lastKey(name), JSON.stringify(stopped))
+        .exec();
+      return;
+    }
+    await this.redis
+      .multi()
+      .del(this.key(name), this.guestsKey(name), this.lastKey(name))
+      .srem(this.set, name)
+      .exec();
+  }
+
+  /** What was last known of the host (up or down), or undefined if it never published its guests. */
+  async lastSeen(name: string): Promise<HostLastSeen | undefined> {
+    const raw = await this.redis.get(this.lastKey(name));
+    return raw === null ? undefined : HostLastSeenSchema.parse(JSON.parse(raw));
   }
 
   /**
