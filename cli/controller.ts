@@ -1,11 +1,13 @@
 // `ferry controller start|stop|status [--task-queue QUEUE]`: the worker that runs migration
 // workflows. `ferry migrate` starts one itself when none runs. `--task-queue` names another
-// controller (a drill's own, `drill-…`), e.g. to stop one a killed drill left behind.
+// controller (a drill's own, `drill-…`), e.g. to stop one a killed drill left behind. Each prints
+// one JSON object with `--json`.
 import type { Command } from 'commander';
 import { controllerPid, ensureController, stopController } from '../workers/controller/daemon.ts';
 import { controllerFiles } from '../workers/controller/files.ts';
 import { CONTROL_TASK_QUEUE, TaskQueueSchema } from '../workers/controller/queue.ts';
 import { loadConfig } from '../infra/config.ts';
+import { jsonFlag, printResult } from './output.ts';
 
 const QUEUE_OPTION = ['--task-queue <queue>', "the controller's task queue", CONTROL_TASK_QUEUE] as const;
 
@@ -15,9 +17,15 @@ export function registerController(program: Command): void {
     .command('start')
     .description('start the controller in the background (nothing happens if one runs)')
     .option(...QUEUE_OPTION)
-    .action(async (opts: { taskQueue: string }) => {
-      const c = await ensureController(loadConfig(), TaskQueueSchema.parse(opts.taskQueue));
-      console.log(`controller ${c.started ? 'started' : 'already runs'}: pid ${c.pid}, log ${c.log}`);
+    .option(...jsonFlag('{"taskQueue", "pid", "started", "log"}'))
+    .action(async (opts: { taskQueue: string; json?: boolean }) => {
+      const taskQueue = TaskQueueSchema.parse(opts.taskQueue);
+      const c = await ensureController(loadConfig(), taskQueue);
+      printResult(
+        opts.json,
+        { taskQueue, ...c },
+        () => `controller ${c.started ? 'started' : 'already runs'}: pid ${c.pid}, log ${c.log}`,
+      );
     });
   controller
     .command('stop')
@@ -25,20 +33,29 @@ export function registerController(program: Command): void {
       'stop the controller this state dir started (by its pid file); migrations resume when one runs again',
     )
     .option(...QUEUE_OPTION)
-    .action(async (opts: { taskQueue: string }) => {
-      console.log(`controller ${await stopController(loadConfig(), TaskQueueSchema.parse(opts.taskQueue))}`);
+    .option(...jsonFlag('{"taskQueue", "pid", "outcome": "stopped" | "killed" | "gone" | "not running"}'))
+    .action(async (opts: { taskQueue: string; json?: boolean }) => {
+      const taskQueue = TaskQueueSchema.parse(opts.taskQueue);
+      const r = await stopController(loadConfig(), taskQueue);
+      printResult(opts.json, { taskQueue, ...r }, () =>
+        r.pid === null ? 'controller not running' : `controller ${r.outcome} (pid ${r.pid})`,
+      );
     });
   controller
     .command('status')
+    .description('whether the controller runs, by its pid file')
     .option(...QUEUE_OPTION)
-    .action((opts: { taskQueue: string }) => {
+    .option(...jsonFlag('{"taskQueue", "running", "pid", "log"}'))
+    .action((opts: { taskQueue: string; json?: boolean }) => {
       const cfg = loadConfig();
       const queue = TaskQueueSchema.parse(opts.taskQueue);
       const pid = controllerPid(cfg, queue);
-      console.log(
-        pid
-          ? `controller ${queue} runs: pid ${pid.pid}, log ${controllerFiles(cfg, queue).log}`
-          : `controller ${queue} not running`,
+      const log = controllerFiles(cfg, queue).log;
+      printResult(
+        opts.json,
+        { taskQueue: queue, running: pid !== undefined, pid: pid?.pid ?? null, log },
+        () =>
+          pid ? `controller ${queue} runs: pid ${pid.pid}, log ${log}` : `controller ${queue} not running`,
       );
     });
 }

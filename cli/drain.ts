@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { ensureController } from '../workers/controller/daemon.ts';
 import { FerryError } from '../errors/ferry-error.ts';
-import { HostNameSchema } from '../hosts/agent/identity.ts';
+import { HostNameSchema } from '../protocol/names.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';
 import { loadConfig } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
@@ -16,6 +16,7 @@ import type { ClusterOpReport } from '../protocol/cluster.ts';
 import { drainWorkflowId, isRunning, startOrAttach } from './cluster-client.ts';
 import { describeMove, followClusterOp } from './cluster-follow.ts';
 import { limitFlags, parseLimits, type LimitOptions } from './cluster-options.ts';
+import { jsonFlag, printResult } from './output.ts';
 
 export class DrainCommandError extends FerryError {
   readonly code = 'DRAIN_REFUSED';
@@ -120,7 +121,8 @@ export function registerDrain(program: Command): void {
     .command('undrain')
     .argument('<host>', 'host that may take guests again')
     .description('lift the drain mark of a host (refused while its drain runs)')
-    .action(async (host: string) => {
+    .option(...jsonFlag('{"host", "wasDraining"}'))
+    .action(async (host: string, opts: { json?: boolean }) => {
       const name = HostNameSchema.parse(host);
       const cfg = loadConfig();
       const client = await connectClient(cfg);
@@ -132,7 +134,9 @@ export function registerDrain(program: Command): void {
           });
         }
         const cleared = await new DrainMarks(redis).clear(name);
-        console.log(cleared ? `${name} takes new guests again` : `${name} was not draining`);
+        printResult(opts.json, { host: name, wasDraining: cleared }, () =>
+          cleared ? `${name} takes new guests again` : `${name} was not draining`,
+        );
       } finally {
         redis.disconnect();
         await client.connection.close();

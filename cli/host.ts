@@ -13,6 +13,7 @@ import { startDaemon, stopDaemon } from '../infra/process/daemon.ts';
 import { tailFile } from '../infra/process/log-tail.ts';
 import { isSameProcessAlive, readLivePidFile } from '../infra/process/pid-file.ts';
 import { createRedis } from '../infra/redis/client.ts';
+import { jsonFlag, printResult } from './output.ts';
 
 export class HostCommandError extends FerryError {
   readonly code = 'HOST_COMMAND_FAILED';
@@ -30,6 +31,7 @@ interface StartOptions {
   dataPort?: string;
   advertisePort?: string;
   detach?: boolean;
+  json?: boolean;
 }
 
 export function registerHost(program: Command): void {
@@ -43,6 +45,7 @@ export function registerHost(program: Command): void {
     .option('--data-port <port>', 'listen port of its data plane (default: any free port)')
     .option('--advertise-port <port>', 'data-plane port other hosts are told (a proxy in front of it)')
     .option('--detach', 'run in the background (log and pid file in its state dir)')
+    .option(...jsonFlag('{"host", "pid", "taskQueue", "address", "log"} (needs --detach)'))
     .description('start the agent of host NAME')
     .action(async (name: string, opts: StartOptions) => {
       const args = AgentArgsSchema.parse({
@@ -52,6 +55,11 @@ export function registerHost(program: Command): void {
         dataPort: opts.dataPort,
         advertisePort: opts.advertisePort,
       });
+      if (opts.json && !opts.detach) {
+        throw new HostCommandError('--json prints the started agent, so it needs --detach', {
+          hint: `ferry host start ${args.name} --detach --json`,
+        });
+      }
       const cfg = loadConfig();
       const files = agentFiles(cfg, args.name);
       const running = readLivePidFile(files.pid);
@@ -99,8 +107,18 @@ export function registerHost(program: Command): void {
       } finally {
         redis.disconnect();
       }
-      console.log(
-        `host ${args.name} up: pid ${record.pid}, task queue ${hostTaskQueue(args.name)}, data plane on ${args.address}, log ${files.log}`,
+      const up = {
+        host: args.name,
+        pid: record.pid,
+        taskQueue: hostTaskQueue(args.name),
+        address: args.address,
+        log: files.log,
+      };
+      printResult(
+        opts.json,
+        up,
+        () =>
+          `host ${up.host} up: pid ${up.pid}, task queue ${up.taskQueue}, data plane on ${up.address}, log ${up.log}`,
       );
     });
 
@@ -108,7 +126,8 @@ export function registerHost(program: Command): void {
     .command('stop')
     .argument('<name>', 'host name')
     .description('stop the agent of host NAME (its guests keep running, as QEMU outlives libvirtd)')
-    .action(async (name: string) => {
+    .option(...jsonFlag('{"host", "pid", "outcome": "stopped" | "killed" | "gone"}'))
+    .action(async (name: string, opts: { json?: boolean }) => {
       const cfg = loadConfig();
       const files = agentFiles(cfg, AgentArgsSchema.shape.name.parse(name));
       const running = readLivePidFile(files.pid);
@@ -118,6 +137,10 @@ export function registerHost(program: Command): void {
         });
       }
       const how = await stopDaemon(running, files.pid);
-      console.log(`host ${name} ${how} (pid ${running.pid})`);
+      printResult(
+        opts.json,
+        { host: name, pid: running.pid, outcome: how },
+        () => `host ${name} ${how} (pid ${running.pid})`,
+      );
     });
 }

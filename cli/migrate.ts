@@ -6,14 +6,15 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { ensureController } from '../workers/controller/daemon.ts';
 import { VmNameSchema } from '../protocol/events.ts';
-import { HostNameSchema } from '../hosts/agent/identity.ts';
+import { HostNameSchema } from '../protocol/names.ts';
 import { loadConfig } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { connectClient } from '../infra/temporal/connect.ts';
 import { progress, setBandwidth, setMaxDowntime } from '../workflows/migration/messages.ts';
 import type { MigrationReport } from '../protocol/migration.ts';
-import { resolveMigration, startMigration } from './migration-client.ts';
+import { onMigration, resolveMigration, startMigration } from './migration-client.ts';
 import { followMigration } from './migration-progress.ts';
+import { jsonFlag, printResult } from './output.ts';
 
 const MigrateOptions = z.object({
   vm: VmNameSchema,
@@ -101,7 +102,7 @@ export function registerMigrate(program: Command): void {
     .action(async (id: string, opts: { json?: boolean }) => {
       const client = await connectClient(loadConfig());
       try {
-        const p = await client.workflow.getHandle(id).query(progress);
+        const p = await onMigration(id, () => client.workflow.getHandle(id).query(progress));
         if (opts.json) console.log(JSON.stringify(p));
         else {
           const t = p.transfer;
@@ -121,13 +122,14 @@ export function registerMigrate(program: Command): void {
     .command('abort')
     .argument('<id>', 'migration id')
     .description('abort a migration (virsh domjobabort): it rolls back unless Finish has started')
-    .action(async (id: string) => {
+    .option(...jsonFlag("the migration's report, as `ferry migrate --json` prints it"))
+    .action(async (id: string, opts: { json?: boolean }) => {
       const client = await connectClient(loadConfig());
       try {
         const handle = client.workflow.getHandle(id);
-        await handle.cancel();
+        await onMigration(id, () => handle.cancel());
         const report = (await handle.result()) as MigrationReport;
-        console.log(describeReport(report));
+        printResult(opts.json, report, () => describeReport(report));
         process.exitCode = EXIT[report.outcome];
       } finally {
         await client.connection.close();
@@ -138,15 +140,26 @@ export function registerMigrate(program: Command): void {
     .argument('<id>', 'migration id')
     .option('--max-downtime <ms>', 'new downtime limit')
     .option('--bandwidth <mibps>', 'new bandwidth limit in MiB/s')
+    .option(...jsonFlag('{"migrationId", "maxDowntimeMs", "bandwidthMiBps"} (null: not changed)'))
     .description('change the downtime or bandwidth limit of a running migration')
-    .action(async (id: string, opts: { maxDowntime?: string; bandwidth?: string }) => {
+    .action(async (id: string, opts: { maxDowntime?: string; bandwidth?: string; json?: boolean }) => {
       const o = SetOptions.parse({ maxDowntimeMs: opts.maxDowntime, bandwidthMiBps: opts.bandwidth });
       const client = await connectClient(loadConfig());
       try {
         const handle = client.workflow.getHandle(id);
-        if (o.maxDowntimeMs !== undefined) await handle.signal(setMaxDowntime, o.maxDowntimeMs);
-        if (o.bandwidthMiBps !== undefined) await handle.signal(setBandwidth, o.bandwidthMiBps);
-        console.log(`${id}: limits sent`);
+        await onMigration(id, async () => {
+          if (o.maxDowntimeMs !== undefined) await handle.signal(setMaxDowntime, o.maxDowntimeMs);
+          if (o.bandwidthMiBps !== undefined) await handle.signal(setBandwidth, o.bandwidthMiBps);
+        });
+        printResult(
+          opts.json,
+          {
+            migrationId: id,
+            maxDowntimeMs: o.maxDowntimeMs ?? null,
+            bandwidthMiBps: o.bandwidthMiBps ?? null,
+          },
+          () => `${id}: limits sent`,
+        );
       } finally {
         await client.connection.close();
       }

@@ -35,8 +35,10 @@ export function registerStack(program: Command): void {
   stack
     .command('down')
     .description('stop the processes `stack up` started (by pid); state is kept')
-    .action(async () => {
-      const results = await stackDown(loadConfig(), say);
+    .option('--json', 'print one JSON object: {"services": [{"name", "outcome"}]}')
+    .action(async (opts: { json?: boolean }) => {
+      const results = await stackDown(loadConfig(), opts.json ? () => undefined : say);
+      if (opts.json) return say(JSON.stringify({ services: results }));
       for (const r of results) say(`${r.name.padEnd(8)} ${r.outcome}`);
     });
 
@@ -62,8 +64,14 @@ export function registerStack(program: Command): void {
   stack
     .command('reset')
     .description('stop what ferry started and wipe the state dir (the download cache stays)')
-    .action(async () => {
-      await stackReset(loadConfig(), say);
+    .option('--json', 'print one JSON object: {"services": [{"name", "outcome"}], "wiped": the state dir}')
+    .action(async (opts: { json?: boolean }) => {
+      const cfg = loadConfig();
+      if (!opts.json) return stackReset(cfg, say);
+      // The same steps as stackReset, quietly, keeping what each service did.
+      const services = await stackDown(cfg, () => undefined);
+      await stackReset(cfg, () => undefined);
+      say(JSON.stringify({ services, wiped: cfg.stateDir }));
     });
 
   stack

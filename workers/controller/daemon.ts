@@ -57,11 +57,15 @@ export async function ensureController(
   return { pid: record.pid, started: true, log: files.log };
 }
 
-export async function stopController(cfg: Config, taskQueue: string = CONTROL_TASK_QUEUE): Promise<string> {
+/** Stops the controller of `taskQueue` by its pid file: how it ended, and its pid (null: none ran). */
+export async function stopController(
+  cfg: Config,
+  taskQueue: string = CONTROL_TASK_QUEUE,
+): Promise<{ outcome: 'stopped' | 'killed' | 'gone' | 'not running'; pid: number | null }> {
   const files = controllerFiles(cfg, taskQueue);
   const running = controllerPid(cfg, taskQueue);
-  if (!running) return 'not running';
-  const how = await stopDaemon(running, files.pid);
+  if (!running) return { outcome: 'not running', pid: null };
+  const outcome = await stopDaemon(running, files.pid);
   rmSync(files.ready, { force: true });
-  return `${how} (pid ${running.pid})`;
+  return { outcome, pid: running.pid };
 }
