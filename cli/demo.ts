@@ -2,7 +2,8 @@
 // starts four host agents with a dozen emulated guests (and a real QEMU guest where QEMU is
 // installed), migrates a few side by side, drains one host while its bars move, then audits the
 // event log of what it did: every timeline, and the invariants with zero violations. It leaves
-// everything running for `ferry status`. A second run tidies the first run's guests away first.
+// everything running for `ferry status`. A second run tidies the first run's guests away first;
+// `ferry demo stop` (cli/demo-stop.ts) stops what it started.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
-import { ensureController } from '../workers/controller/daemon.ts';
+import { controllerPid, ensureController } from '../workers/controller/daemon.ts';
 import { FerryError } from '../errors/ferry-error.ts';
 import { runAudit } from '../events/audit-run.ts';
 import { waitForMigrationsInLog } from '../events/log-caught-up.ts';
@@ -38,6 +39,8 @@ import { describeReport as describeMigration } from './migrate.ts';
 import { startMigration } from './migration-client.ts';
 import { MigrationBars, type BarLine } from './migration-bars.ts';
 import { demoPlan, DemoOptionsSchema, type DemoPlan } from './demo-plan.ts';
+import { describeDemoStop, recordDemoController, stopDemo } from './demo-stop.ts';
+import { jsonFlag, printResult } from './output.ts';
 
 export class DemoError extends FerryError {
   readonly code = 'DEMO_FAILED';
@@ -46,7 +49,7 @@ export class DemoError extends FerryError {
 const CLI = join(import.meta.dirname, 'bin.mjs');
 
 export function registerDemo(program: Command): void {
-  program
+  const demo = program
     .command('demo')
     .option('--prefix <name>', 'names of the demo hosts and guests start with this', 'demo')
     .option('--address <ip>', 'loopback address of the first demo host (the next three follow)', '127.0.2.1')
@@ -68,6 +71,9 @@ export function registerDemo(program: Command): void {
       console.log(
         `  controller ${controller.started ? 'started' : 'already running'} (pid ${controller.pid})`,
       );
+      // `ferry demo stop` stops the controller only if the demo started it.
+      const controllerRecord = controller.started ? controllerPid(cfg) : undefined;
+      if (controllerRecord) recordDemoController(cfg, o.prefix, controllerRecord);
 
       step(`starting ${plan.hosts.length} host agents`);
       await Promise.all(plan.hosts.map((h) => startAgent(cfg, h)));
@@ -135,13 +141,33 @@ export function registerDemo(program: Command): void {
         console.log('\neverything is still running; look around:');
         for (const [command, what] of tips) console.log(`  ${command.padEnd(width)}${what}`);
         console.log(
-          `stop it all: npx ferry host stop ${plan.hosts[0]!.name} (and each other host), npx ferry controller stop, npx ferry stack down`,
+          `stop it all: npx ferry demo stop${o.prefix === 'demo' ? '' : ` --prefix ${o.prefix}`} (add --stack to stop the stack too)`,
         );
         process.exitCode = audit.violations.length > 0 ? 3 : failures > 0 || !audit.matchesLive ? 4 : 0;
       } finally {
         redis.disconnect();
         await client.connection.close();
       }
+    });
+
+  // `--prefix` is the demo's own option (commander hands it to the parent wherever it stands).
+  demo
+    .command('stop')
+    .configureHelp({ showGlobalOptions: true })
+    .option('--stack', 'also stop the stack (Temporal, Kafka, Redis), as `ferry stack down` does')
+    .option(
+      ...jsonFlag(
+        '{"prefix", "guests": [{"vm", "host", "how"}], "hosts": [{"name", "pid", "outcome"}], "controller", "controllerLeft", "stack"}',
+      ),
+    )
+    .description(
+      'stop what the demo started, by pid files: its guests, its host agents, and the controller if it started it (the stack stays up unless --stack); nothing running is not an error',
+    )
+    .action(async (_opts: unknown, command: Command) => {
+      const raw = command.optsWithGlobals<{ prefix: string; stack?: boolean; json?: boolean }>();
+      const prefix = DemoOptionsSchema.shape.prefix.parse(raw.prefix);
+      const report = await stopDemo(loadConfig(), prefix, { stack: raw.stack === true });
+      printResult(raw.json, report, () => describeDemoStop(report));
     });
 }
 
