@@ -2,7 +2,7 @@
 // QEMU guest where QEMU is installed), the few migrations it runs, the host it drains. Names are
 // fixed (under a prefix) so that a second `npm start` finds the same cluster and tidies it first.
 import { z } from 'zod';
-import { HostNameSchema } from '../hosts/agent/identity.ts';
+import { HostNameSchema } from '../protocol/names.ts';
 
 export const DemoOptionsSchema = z.object({
   prefix: HostNameSchema.refine((p) => p.length <= 20, 'the prefix is at most 20 characters'),

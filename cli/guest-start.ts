@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { VmNameSchema } from '../protocol/events.ts';
 import { FerryError } from '../errors/ferry-error.ts';
-import { HostNameSchema } from '../hosts/agent/identity.ts';
+import { HostNameSchema } from '../protocol/names.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';
 import type { Config } from '../infra/config.ts';
 import { DrainMarks } from '../infra/redis/draining.ts';

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { ensureController } from '../workers/controller/daemon.ts';
-import { HostNameSchema } from '../hosts/agent/identity.ts';
+import { HostNameSchema } from '../protocol/names.ts';
 import { loadConfig } from '../infra/config.ts';
 import { connectClient } from '../infra/temporal/connect.ts';
 import { DEFAULT_THRESHOLD_PCT } from '../protocol/cluster.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { Redis } from 'ioredis';
-import { formatCookie, loadClusterSecret } from '../hosts/cookie/index.ts';
+import { formatCookie, loadClusterSecret } from '../protocol/cookie/index.ts';
 import { hostStateDir } from '../hosts/agent/identity.ts';
 import type { Config } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';

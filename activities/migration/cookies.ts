@@ -7,7 +7,7 @@ import {
   type Cookie,
   type CookieInput,
   type CookiePhase,
-} from '../../hosts/cookie/index.ts';
+} from '../../protocol/cookie/index.ts';
 import { FerryError } from '../../errors/ferry-error.ts';
 import type { PhaseDeps } from './deps.ts';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HostNameSchema } from './identity.ts';
+import { HostNameSchema } from '../../protocol/names.ts';
 
 export const DEFAULT_HOST_MEMORY_MIB = 8192;
 

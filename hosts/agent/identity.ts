@@ -4,13 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-
-export const HostNameSchema = z
-  .string()
-  .regex(
-    /^[a-z0-9][a-z0-9-]{0,30}$/,
-    'host names are lower-case letters, digits and -, at most 31 characters',
-  );
+import { HostNameSchema } from '../../protocol/names.ts';
 
 const IdentityFile = z.object({ name: HostNameSchema, uuid: z.uuid() });
 export type HostIdentity = z.infer<typeof IdentityFile>;

@@ -4,14 +4,12 @@
 // A frame is the magic "FTUN", a 32-bit big-endian length and that many bytes of JSON.
 import type { Socket } from 'node:net';
 import { z } from 'zod';
+import { TOKEN_PATTERN } from '../../protocol/names.ts';
 
 export const FRAME_MAGIC = Buffer.from('FTUN', 'ascii');
 /** A header is ~150 bytes; anything near this bound is not ours. */
 export const MAX_FRAME_BYTES = 4096;
 export const TUNNEL_PROTOCOL_VERSION = 1;
-
-/** 32 random bytes in base64url: 256 bits, no padding. */
-export const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
 export const TunnelHeader = z.strictObject({
   version: z.literal(TUNNEL_PROTOCOL_VERSION),

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as prettier from 'prettier';
-import { formatCookie, isKnownFeature, parseCookie, type Cookie } from '../../hosts/cookie/index.ts';
+import { formatCookie, isKnownFeature, parseCookie, type Cookie } from '../../protocol/cookie/index.ts';
 import { GOLDEN_CASES, TEST_SECRET, readerOf } from '../fixtures/cookies/cases.ts';
 
 const DIR = join(import.meta.dirname, '..', 'fixtures', 'cookies');

@@ -12,9 +12,9 @@ import {
   type CookieErrorCode,
   type CookieInput,
   type FormatOptions,
-} from '../../hosts/cookie/index.ts';
-import { signPayload } from '../../hosts/cookie/sign.ts';
-import { encodePayload, joinWire } from '../../hosts/cookie/wire.ts';
+} from '../../protocol/cookie/index.ts';
+import { signPayload } from '../../protocol/cookie/sign.ts';
+import { encodePayload, joinWire } from '../../protocol/cookie/wire.ts';
 import {
   DESTINATION,
   GOLDEN_CASES,

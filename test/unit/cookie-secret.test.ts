@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { CLUSTER_SECRET_FILE, ClusterSecretError, loadClusterSecret } from '../../hosts/cookie/index.ts';
+import { CLUSTER_SECRET_FILE, ClusterSecretError, loadClusterSecret } from '../../protocol/cookie/index.ts';
 import { ConfigError, loadConfig } from '../../infra/config.ts';
 
 const SECRET_MODULE = pathToFileURL(

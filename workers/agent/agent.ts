@@ -14,7 +14,7 @@ import { CookieNonces } from '../../infra/redis/cookie-nonces.ts';
 import { DiskLeases, DiskLeaseError } from '../../infra/redis/disk-leases.ts';
 import { JobStore } from '../../infra/redis/jobs.ts';
 import { reportTransfer } from '../../workflows/migration/messages.ts';
-import { loadClusterSecret } from '../../hosts/cookie/index.ts';
+import { loadClusterSecret } from '../../protocol/cookie/index.ts';
 import { AutokillReaper } from '../../hosts/agent/autokill-reaper.ts';
 import { OrphanSweeper } from '../../hosts/agent/orphan-sweeper.ts';
 import { recordedLeases } from '../../hosts/agent/recorded-leases.ts';

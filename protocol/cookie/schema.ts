@@ -2,9 +2,9 @@
 // cookie is the next phase's input (Begin → Prepare → Perform → Finish → Confirm), so a host learns
 // what the other side decided without a shared store.
 import { z } from 'zod';
-import { VmNameSchema } from '../../protocol/events.ts';
-import { HostNameSchema } from '../agent/identity.ts';
-import { TOKEN_PATTERN } from '../tunnel/frame.ts';
+import { VmNameSchema } from '../events.ts';
+import { HostNameSchema } from '../names.ts';
+import { TOKEN_PATTERN } from '../names.ts';
 import { FeatureNameSchema, KNOWN_FEATURES, isKnownFeature } from './features.ts';
 
 export const COOKIE_VERSION = 1;
