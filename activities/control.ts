@@ -1,6 +1,6 @@
 // Activities of the controller itself (the worker that runs migration workflows), not of a host.
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import type { Outbox } from '../hosts/agent/outbox.ts';
+import type { Outbox } from '../hosts/outbox/outbox.ts';
 import type { AutokillLeases } from '../infra/redis/autokill.ts';
 import { heartbeatWhile } from './heartbeat.ts';
 import type { MigrationReport } from '../protocol/migration.ts';

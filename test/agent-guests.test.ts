@@ -8,7 +8,7 @@ import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GuestStandby } from '../hosts/agent/guest-standby.ts';
 import { GuestManager } from '../hosts/agent/guests.ts';
-import { Outbox } from '../hosts/agent/outbox.ts';
+import { Outbox } from '../hosts/outbox/outbox.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 

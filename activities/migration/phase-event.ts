@@ -1,5 +1,5 @@
 // A phase's `migration.phase` event: what each side did, for the log's timeline of a migration.
-import type { Outbox } from '../../hosts/agent/outbox.ts';
+import type { Outbox } from '../../hosts/outbox/outbox.ts';
 import { PHASE_SIDE, type PhaseName } from '../../protocol/migration.ts';
 
 export function recordPhase(

@@ -12,7 +12,7 @@ import type { DiskLeases } from '../../infra/redis/disk-leases.ts';
 import type { JobRecord, JobStore } from '../../infra/redis/jobs.ts';
 import type { AutokillReaper } from '../../hosts/agent/autokill-reaper.ts';
 import type { GuestManager } from '../../hosts/agent/guests.ts';
-import type { Outbox } from '../../hosts/agent/outbox.ts';
+import type { Outbox } from '../../hosts/outbox/outbox.ts';
 import type { GuestLeases } from '../../hosts/agent/recorded-leases.ts';
 
 export interface RecoveryDeps {

@@ -18,7 +18,7 @@ import {
   type GuestDefinitionInput,
 } from './guest-definition.ts';
 import type { HostGuest } from './host-guest.ts';
-import type { Outbox } from './outbox.ts';
+import type { Outbox } from '../outbox/outbox.ts';
 
 const QMP_CONNECT_MS = 20_000;
 /** While waiting for a new guest's QMP socket: how often to check that its process still lives. */

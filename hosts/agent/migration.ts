@@ -8,7 +8,7 @@ import type { MigrationInfo } from '../qmp/schema.ts';
 import { openSourceTunnel, type DestinationTunnel, type TunnelListener } from '../tunnel/index.ts';
 import { guestMemoryDigest } from './digest.ts';
 import type { GuestManager } from './guests.ts';
-import type { Outbox } from './outbox.ts';
+import type { Outbox } from '../outbox/outbox.ts';
 import { recordTunnelEvent } from './tunnel-events.ts';
 
 export class MigrationError extends FerryError {

@@ -2,7 +2,7 @@
 // an event, so the log shows which host held which disk when (the audit checks that leases go only
 // with running guests).
 import type { DiskLeases, Lockstate } from '../../infra/redis/disk-leases.ts';
-import type { Outbox } from './outbox.ts';
+import type { Outbox } from '../outbox/outbox.ts';
 
 export type GuestLeases = Pick<DiskLeases, 'acquire' | 'release'>;
 

@@ -2,7 +2,7 @@
 // tunnel ended (with the byte offset where a stream broke).
 import type { EventInput } from '../../protocol/events.ts';
 import type { TunnelEvent } from '../tunnel/index.ts';
-import type { Outbox } from './outbox.ts';
+import type { Outbox } from '../outbox/outbox.ts';
 
 /**
  * Records a tunnel's event in the outbox. The savevm sections come with the stream, many a second,

@@ -3,7 +3,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { CURSOR_PERSIST_MS, Outbox } from '../../hosts/agent/outbox.ts';
+import { CURSOR_PERSIST_MS, Outbox } from '../../hosts/outbox/outbox.ts';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));

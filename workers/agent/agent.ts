@@ -35,10 +35,10 @@ import {
   loadOrCreateIdentity,
   type HostIdentity,
 } from '../../hosts/agent/identity.ts';
-import { Outbox } from '../../hosts/agent/outbox.ts';
+import { Outbox } from '../../hosts/outbox/outbox.ts';
 import { RedisEpoch, reassertAfterLoss } from '../../hosts/agent/redis-epoch.ts';
 import { HEARTBEAT_MS, HostRegistry } from '../../hosts/agent/registration.ts';
-import { Shipper } from '../../hosts/agent/shipper.ts';
+import { Shipper } from '../../hosts/outbox/shipper.ts';
 
 export interface HostAgentOptions {
   name: string;

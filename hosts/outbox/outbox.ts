@@ -1,5 +1,6 @@
-// The agent's durable outbox: every event is appended (and fsynced) to a local file before it is
-// shipped to Kafka, so no event is lost while Kafka is down, even if the agent crashes meanwhile.
+// The durable event outbox of a process that publishes events (an agent, the controller): every
+// event is appended (and fsynced) to a local file before it is shipped to Kafka, so no event is
+// lost while Kafka is down, even if the process crashes meanwhile.
 // A cursor file remembers the last sequence number Kafka acknowledged. Delivery is at least once;
 // readers drop duplicates by event id.
 //
