@@ -44,6 +44,19 @@ function signal(): { promise: Promise<void>; resolve: () => void } {
 interface Rule {
   kind: 'cut' | 'corrupt';
   offset: number;
+  /** Only this connection's stream (a rule a chooser armed for the connection it read). */
+  connection?: number;
+  fired: (f: RuleFired) => void;
+}
+
+/**
+ * Reads a connection's client→server chunks in order, each before it is forwarded, and says which
+ * byte of it to flip: its offset in the connection, or undefined (see drills/page-flip.ts).
+ */
+export type CorruptionChooser = (chunk: Buffer, offset: number, connection: number) => number | undefined;
+
+interface Chooser {
+  choose: CorruptionChooser;
   fired: (f: RuleFired) => void;
 }
 
@@ -92,12 +105,15 @@ class Pipe {
   }
 
   private async forward(chunk: Buffer): Promise<void> {
+    if (this.clientToServer) this.link.proxy.choose(chunk, this.offset, this.link.id);
     let rest = chunk;
     while (rest.length > 0 && !this.link.closed) {
       await this.link.proxy.whileBlackholed(this.link);
       if (this.link.closed) return;
       let n = rest.length;
-      const rule = this.clientToServer ? this.link.proxy.nextRule(this.offset, rest.length) : undefined;
+      const rule = this.clientToServer
+        ? this.link.proxy.nextRule(this.offset, rest.length, this.link.id)
+        : undefined;
       if (rule) n = Math.min(n, Math.max(0, rule.offset - this.offset));
       n = await this.link.proxy.allowance(n, this.clientToServer);
       if (n > 0) {
@@ -184,6 +200,7 @@ class Link {
 export class LinkProxy {
   private readonly links = new Set<Link>();
   private readonly rules: Rule[] = [];
+  private readonly choosers: Chooser[] = [];
   private nextId = 1;
   private rate: number | null = null;
   private readonly budget = { up: { bytes: 0, at: 0 }, down: { bytes: 0, at: 0 } };
@@ -264,9 +281,18 @@ export class LinkProxy {
     return this.arm('corrupt', offset);
   }
 
+  /**
+   * Flips (xor 0xff) the byte `choose` picks, in the connection whose chunk it picked it from.
+   * One-shot; resolves when the flipped byte passed.
+   */
+  corruptWhere(choose: CorruptionChooser): Promise<RuleFired> {
+    return new Promise((fired) => this.choosers.push({ choose, fired }));
+  }
+
   /** Disarms the cut and corruption rules that have not fired. */
   disarm(): void {
     this.rules.length = 0;
+    this.choosers.length = 0;
   }
 
   /** Resets every connection now. */
@@ -335,9 +361,25 @@ export class LinkProxy {
     while (this.isBlocked(link) && !link.closed) await this.healed.promise;
   }
 
-  nextRule(offset: number, length: number): Rule | undefined {
+  nextRule(offset: number, length: number, connection: number): Rule | undefined {
     // A rule armed after a connection passed its offset fires at that connection's next byte.
-    return this.rules.filter((r) => r.offset < offset + length).sort((a, b) => a.offset - b.offset)[0];
+    return this.rules
+      .filter((r) => r.offset < offset + length && (r.connection ?? connection) === connection)
+      .sort((a, b) => a.offset - b.offset)[0];
+  }
+
+  /** Shows a chunk about to be forwarded to the armed choosers; one that picks a byte becomes a rule. */
+  choose(chunk: Buffer, offset: number, connection: number): void {
+    for (const c of [...this.choosers]) {
+      const at = c.choose(chunk, offset, connection);
+      if (at === undefined) continue;
+      if (at < offset || at >= offset + chunk.length)
+        throw new LinkProxyError(
+          `link ${this.name}: a chooser picked byte ${at} outside the chunk at ${offset}`,
+        );
+      this.choosers.splice(this.choosers.indexOf(c), 1);
+      this.rules.push({ kind: 'corrupt', offset: at, connection, fired: c.fired });
+    }
   }
 
   consume(rule: Rule): void {

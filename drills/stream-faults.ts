@@ -1,9 +1,11 @@
 // Faults of the migration stream, on the proxy in front of the destination's data plane: the
-// stream cut (a reset) at an offset drawn from a seed, one byte corrupted at an offset, and a slow
+// stream cut (a reset) at an offset drawn from a seed, one byte of a page corrupted, and a slow
 // link. Each fires on real bytes of the real stream; the agents are not told.
 import { z } from 'zod';
 import type { Fault } from './fault.ts';
+import type { CorruptionChooser } from './link-proxy.ts';
 import { linksOfHost } from './links.ts';
+import { PageFlipper, type FlipPass, type PageFlip } from './page-flip.ts';
 import { FerryError } from '../errors/ferry-error.ts';
 import { prng } from './seed.ts';
 
@@ -69,24 +71,49 @@ export function streamCut(
 }
 
 /**
- * One byte of the stream to the destination flipped at `offset` (as streamCut counts it, and as
- * late); inject() returns once the flipped byte passed.
+ * One byte of the stream to the destination flipped inside the data of a RAM page that no later
+ * pass sends again (drills/page-flip.ts): by default the first page of the final pass, sent after
+ * the source stopped; `pass: 'any'` for a guest paused before the migration. The byte's index in
+ * the page (and for `any` which page) comes from `seed`. Such a flip is never healed by a re-sent
+ * page nor caught by the parser: only the memory digests at Finish can catch it, so the migration
+ * must roll back with Finish's MemoryMismatch. inject() returns once the flipped byte passed (with
+ * where it fell), and fails if the stream ended without a page that fits.
  */
 export function streamCorrupt(
-  opts: { seed?: number; offset?: number; range?: { min: number; max: number }; armTimeoutMs?: number } = {},
-): Fault & { readonly offset: number } {
-  const offset = opts.offset ?? offsetFromSeed(opts.seed ?? 1, opts.range ?? { min: 1 * MiB, max: 32 * MiB });
+  opts: { seed?: number; pass?: FlipPass; armTimeoutMs?: number } = {},
+): Fault & { readonly seed: number; readonly flipped: () => PageFlip | null } {
+  const seed = opts.seed ?? 1;
+  const pass = opts.pass ?? 'final';
+  let flipper: PageFlipper | null = null;
   return {
     name: 'stream-corrupt',
-    description: `one byte of the migration stream to the destination is flipped at offset ${offset}`,
-    offset,
+    description: `one byte of a page of the ${pass === 'final' ? 'final pass' : 'stream'} to the destination is flipped (seed ${seed})`,
+    seed,
+    flipped: () => flipper?.chosen ?? null,
     async inject(target) {
       const links = await linksOfHost(target.redis, target.destination);
       const ms = opts.armTimeoutMs ?? DEFAULT_ARM_TIMEOUT_MS;
+      // One flipper for the first connection that shows a chunk: the migration's tunnel.
+      let connection: number | null = null;
+      let missed!: (err: Error) => void;
+      const miss = new Promise<never>((_, reject) => (missed = reject));
+      const choose: CorruptionChooser = (chunk, _offset, conn) => {
+        connection ??= conn;
+        if (conn !== connection) return undefined;
+        flipper ??= new PageFlipper(seed, pass);
+        const at = flipper.inspect(chunk);
+        if (flipper.missed) {
+          links.dataPlane.disarm();
+          missed(
+            new StreamFaultError(`stream-corrupt: ${target.vm} to ${target.destination}: ${flipper.missed}`),
+          );
+        }
+        return at;
+      };
       await fired(
-        links.dataPlane.corruptAt(offset),
+        Promise.race([links.dataPlane.corruptWhere(choose), miss]),
         ms,
-        `stream-corrupt: the stream of ${target.vm} to ${target.destination} never reached offset ${offset} within ${ms} ms`,
+        `stream-corrupt: the stream of ${target.vm} to ${target.destination} carried no page of the ${pass} pass within ${ms} ms`,
         () => links.dataPlane.disarm(),
       );
     },

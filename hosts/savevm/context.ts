@@ -1,7 +1,14 @@
 import { ByteQueue } from './byte-queue.ts';
 import type { SavevmLimits } from './constants.ts';
 import { SavevmError } from './errors.ts';
-import type { PageRecord, RamBlock, RamProgress, SavevmEvent, SectionFullEvent } from './events.ts';
+import type {
+  PageRecord,
+  RamBlock,
+  RamProgress,
+  RamSectionKind,
+  SavevmEvent,
+  SectionFullEvent,
+} from './events.ts';
 
 /** A parsing step: yields when it needs bytes that have not been pushed yet. */
 export type Step<T = void> = Generator<void, T, void>;
@@ -24,7 +31,7 @@ export class ParseContext {
   readonly fulls: SectionFullEvent[] = [];
   readonly fullIds = new Set<number>();
   /** The RAM section being read, so a failure can say how far into it the stream got. */
-  current: { offset: number; idstr: string; ram: RamProgress } | null = null;
+  current: { offset: number; idstr: string; section: RamSectionKind; ram: RamProgress } | null = null;
   ignoreShared = false;
   postcopyAdvised = false;
 

@@ -7,6 +7,9 @@ export interface RamBlock {
   length: number;
 }
 
+/** Which part of an iterable section: its START, a PART (a precopy pass), or its END (the final pass). */
+export type RamSectionKind = 'start' | 'part' | 'end';
+
 /** Page records of one RAM section, counted the way query-migrate counts them. */
 export interface RamProgress {
   normalPages: number;

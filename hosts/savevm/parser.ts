@@ -29,7 +29,7 @@ import type { Step } from './context.ts';
 import { deviceBody } from './device.ts';
 import { description } from './vmdescription.ts';
 import { SavevmError } from './errors.ts';
-import type { PageRecord, RamProgress, SavevmEvent } from './events.ts';
+import type { PageRecord, RamProgress, RamSectionKind, SavevmEvent } from './events.ts';
 import { ramBody } from './ram.ts';
 
 export interface SavevmParserOptions {
@@ -61,9 +61,9 @@ export class SavevmParser {
   }
 
   /** The RAM section being read, if any: how far a stream that broke inside it got. */
-  get current(): { offset: number; idstr: string; ram: RamProgress } | null {
+  get current(): { offset: number; idstr: string; section: RamSectionKind; ram: RamProgress } | null {
     const c = this.ctx.current;
-    return c && { offset: c.offset, idstr: c.idstr, ram: { ...c.ram } };
+    return c && { offset: c.offset, idstr: c.idstr, section: c.section, ram: { ...c.ram } };
   }
 
   /** The stream has been read to its end (after QEMU_VM_EOF and any description). */
@@ -206,7 +206,7 @@ function* startOrFull(ctx: ParseContext, type: number, at: number): Step {
     );
   }
   ctx.iterables.set(sectionId, idstr);
-  const body = yield* ramBody(ctx, idstr, at);
+  const body = yield* ramBody(ctx, idstr, at, 'start');
   const footer = yield* sectionFooter(ctx, sectionId, idstr);
   ctx.emit({
     type: 'section-start',
@@ -234,7 +234,7 @@ function* partOrEnd(ctx: ParseContext, type: number, at: number): Step {
       `${type === QEMU_VM_SECTION_PART ? 'PART' : 'END'} of section ${sectionId}, which never started`,
     );
   }
-  const { ram } = yield* ramBody(ctx, idstr, at);
+  const { ram } = yield* ramBody(ctx, idstr, at, type === QEMU_VM_SECTION_PART ? 'part' : 'end');
   const footer = yield* sectionFooter(ctx, sectionId, idstr);
   const common = { offset: at, bytes: q.offset - at, sectionId, idstr, footer, ram };
   ctx.emit(

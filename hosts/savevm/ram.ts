@@ -12,7 +12,7 @@ import {
 } from './constants.ts';
 import { hex, toSafeNumber } from './context.ts';
 import type { ParseContext, Step } from './context.ts';
-import type { RamBlock, RamProgress } from './events.ts';
+import type { RamBlock, RamProgress, RamSectionKind } from './events.ts';
 
 const KNOWN_FLAGS =
   RAM_SAVE_FLAG_ZERO |
@@ -26,11 +26,20 @@ export interface RamSectionBody {
   blocks: RamBlock[] | null;
 }
 
-/** Reads RAM records up to and including RAM_SAVE_FLAG_EOS. */
-export function* ramBody(ctx: ParseContext, idstr: string, sectionAt: number): Step<RamSectionBody> {
+/**
+ * Reads RAM records up to and including RAM_SAVE_FLAG_EOS. `section` says which of the section's
+ * parts this is: an `end` is the final pass, sent after the source stopped, so its pages are the
+ * last copy the destination gets.
+ */
+export function* ramBody(
+  ctx: ParseContext,
+  idstr: string,
+  sectionAt: number,
+  section: RamSectionKind,
+): Step<RamSectionBody> {
   const q = ctx.q;
   const ram: RamProgress = { normalPages: 0, zeroPages: 0, pageBytes: 0 };
-  ctx.current = { offset: sectionAt, idstr, ram };
+  ctx.current = { offset: sectionAt, idstr, section, ram };
   let blocks: RamBlock[] | null = null;
   for (;;) {
     const at = q.offset;
