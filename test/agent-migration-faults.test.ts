@@ -234,11 +234,9 @@ async function convergeAfter(
   assert.equal(report.outcome, 'completed', JSON.stringify(report.firstError));
   assert.ok(report.digests.source, 'the source digested its memory at the stop');
   assert.equal(report.digests.destination, report.digests.source);
-  const passesBefore = iterating.transfer?.passes ?? 0;
-  assert.ok(
-    (report.passes ?? 0) >= passesBefore,
-    `it converged after the change (${passesBefore} passes before it, ${report.passes} in all)`,
-  );
+  // Still iterating in Perform past its second pass before the change (checked above), completed
+  // after it: the change made it converge. (A check that its pass count did not shrink is gone:
+  // the count only grows.)
   return report;
 }
 
