@@ -2,20 +2,15 @@
 // the drain mark, and the migration slots (wait for them, keep them, release them). They run on the
 // controller's task queue, beside the migration workflows they serve.
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { readClusterView } from './cluster-view.ts';
+import { readClusterView, type ClusterStores } from './cluster-view.ts';
 import { VmNameSchema } from '../protocol/events.ts';
-import { HostRegistry } from '../hosts/agent/registration.ts';
 import type { Logger } from '../infra/logging/logger.ts';
-import { DrainMarks, type DrainMark } from '../infra/redis/draining.ts';
-import type { MigrationSlots } from '../infra/redis/migration-slots.ts';
+import type { DrainMark } from '../infra/redis/draining.ts';
 import { rankDestinations, roomMiB } from '../protocol/placement.ts';
 import type { HostView } from '../protocol/cluster.ts';
 
-export interface ClusterDeps {
-  redis: Redis;
-  slots: MigrationSlots;
+export interface ClusterDeps extends ClusterStores {
   log: Logger;
 }
 
@@ -60,14 +55,12 @@ export type HoldInput = z.input<typeof HoldSchema>;
 export type HoldEnd = 'released' | 'destination-down';
 
 export function createClusterActivities(deps: ClusterDeps) {
-  const { redis, slots, log } = deps;
-  const registry = new HostRegistry(redis);
-  const marks = new DrainMarks(redis);
+  const { registry, drainMarks: marks, slots, log } = deps;
 
   return {
     async clusterView(input: { hosts?: string[] }): Promise<HostView[]> {
       const only = z.array(z.string().min(1)).optional().parse(input.hosts);
-      return readClusterView(redis, slots, only);
+      return readClusterView(deps, only);
     },
 
     async markDraining(input: { host: string; by: string }): Promise<DrainMark> {
@@ -92,7 +85,7 @@ export function createClusterActivities(deps: ClusterDeps) {
         ...(req.ceilingPct !== undefined ? { ceilingPct: req.ceilingPct } : {}),
       };
       for (;;) {
-        const view = await readClusterView(redis, slots, req.only);
+        const view = await readClusterView(deps, req.only);
         // The slots' script counts the promises itself, atomically: rank on room without them, so a
         // host whose room is only promised to migrations in flight is waited for, not given up.
         const unpromised = view.map((h) => ({ ...h, promisedMiB: 0 }));

@@ -16,6 +16,8 @@ import { readClusterView } from '../activities/cluster-view.ts';
 import { CONTROL_TASK_QUEUE, slotsPrefix } from '../workers/controller/queue.ts';
 import type { HostGuest } from '../hosts/agent/host-guest.ts';
 import { HostRegistry, type HostLastSeen } from '../hosts/agent/registration.ts';
+import { DrainMarks } from '../infra/redis/draining.ts';
+import { allPlacements } from '../infra/redis/placement-scan.ts';
 import { loadConfig, type Config } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { JobStore, type JobRecord } from '../infra/redis/jobs.ts';
@@ -102,14 +104,18 @@ function lazyClient(cfg: Config): { get: () => Promise<Client>; close: () => Pro
 
 export async function readStatus(redis: Redis, temporal: () => Promise<Client>): Promise<ClusterStatus> {
   const slots = new MigrationSlots(redis, slotsPrefix(CONTROL_TASK_QUEUE));
-  const hosts = await readClusterView(redis, slots);
+  const hosts = await readClusterView({
+    registry: new HostRegistry(redis),
+    drainMarks: new DrainMarks(redis),
+    slots,
+  });
   const jobs = new JobStore(redis);
   const registry = new HostRegistry(redis);
   const [listed, lastSeen, jobsByHost, placements, holders] = await Promise.all([
     Promise.all(hosts.map((h) => (h.up ? registry.guests(h.name) : Promise.resolve(undefined)))),
     Promise.all(hosts.map((h) => (h.up ? Promise.resolve(undefined) : registry.lastSeen(h.name)))),
     Promise.all(hosts.map((h) => jobs.listForHost(h.name))),
-    readPlacements(redis),
+    allPlacements(redis),
     slots.holders(),
   ]);
   const jobOf = new Map<string, JobRecord>();
@@ -211,24 +217,6 @@ function lastSeenLine(
 
 const jobView = (j: JobRecord | undefined): StatusGuest['job'] =>
   j ? { type: j.job, phase: j.phase, migrationId: j.owner, peer: j.peer } : null;
-
-/** VM → host from the placements (`ferry:vm:*`). */
-async function readPlacements(redis: Redis): Promise<Map<string, string>> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', 'ferry:vm:*', 'COUNT', 500);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
-  const hosts = keys.length > 0 ? await redis.mget(keys) : [];
-  const map = new Map<string, string>();
-  keys.forEach((k, i) => {
-    const h = hosts[i];
-    if (h) map.set(k.slice('ferry:vm:'.length), h);
-  });
-  return map;
-}
 
 async function queryMigration(client: Client, id: string): Promise<StatusMigration | undefined> {
   const { progress } = await import('../workflows/migration/messages.ts');
@@ -345,7 +333,11 @@ async function follow(redis: Redis, client: Client): Promise<void> {
   process.on('SIGINT', onInterrupt);
   const slots = new MigrationSlots(redis, slotsPrefix(CONTROL_TASK_QUEUE));
   const jobs = new JobStore(redis);
-  const registry = await readClusterView(redis, slots);
+  const registry = await readClusterView({
+    registry: new HostRegistry(redis),
+    drainMarks: new DrainMarks(redis),
+    slots,
+  });
   try {
     while (!stop) {
       const ids = new Set([

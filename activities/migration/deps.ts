@@ -1,12 +1,14 @@
 // What the phase activities of one host need: its identity and guests, the data plane, the event
 // outbox, and the Redis stores that say who may act now (jobs, disk leases, autokill, nonces).
-import type { Redis } from 'ioredis';
 import type { HostIdentity } from '../../hosts/agent/identity.ts';
 import type { MigrationDeps } from '../../hosts/agent/migration.ts';
 import type { AutokillLeases } from '../../infra/redis/autokill.ts';
 import type { CookieNonces } from '../../infra/redis/cookie-nonces.ts';
+import type { DrainMarks } from '../../infra/redis/draining.ts';
+import type { FinishedMigrations } from '../../infra/redis/finished-migrations.ts';
 import type { GuestLeases } from '../../hosts/agent/recorded-leases.ts';
 import type { JobStore } from '../../infra/redis/jobs.ts';
+import type { Placements } from '../../infra/redis/placement.ts';
 import type { IncomingGuard } from '../../hosts/agent/autokill-reaper.ts';
 import type { TransferProgress } from '../../protocol/migration.ts';
 
@@ -14,7 +16,10 @@ export interface PhaseDeps extends MigrationDeps {
   identity: HostIdentity;
   /** Memory this host offers to guests. */
   memoryMiB: number;
-  redis: Redis;
+  placements: Placements;
+  /** Prepare refuses a host that is draining. */
+  drainMarks: DrainMarks;
+  finished: FinishedMigrations;
   jobs: JobStore;
   leases: GuestLeases;
   autokill: AutokillLeases;

@@ -2,20 +2,15 @@
 // from Prepare to Finish; the incoming guest is registered for autokill at Prepare and taken off
 // it only by a Finish that goes on to resume it.
 import { prepareIncoming, waitIncoming } from '../../hosts/agent/migration.ts';
-import { DrainMarks } from '../../infra/redis/draining.ts';
-import { movePlacement } from '../../infra/redis/placement.ts';
 import { issueCookie, readCookie } from './cookies.ts';
 import { recordPhase } from './phase-event.ts';
 import type { PhaseDeps } from './deps.ts';
 import { asPhase, refuse } from './refuse.ts';
 
-/** Kept a day so a Finish retried after it succeeded answers the same (its guest runs by then). */
-const FINISHED_TTL_S = 24 * 3600;
 const ARRIVAL_TIMEOUT_MS = 60_000;
 
 export function createDestinationActivities(deps: PhaseDeps) {
-  const { host, guests, jobs, outbox, autokill, guard, redis } = deps;
-  const finishedKey = (migrationId: string) => `ferry:finished:${migrationId}`;
+  const { host, guests, jobs, outbox, autokill, guard, placements, drainMarks, finished } = deps;
   const phaseEvent = (
     migrationId: string,
     vm: string,
@@ -43,7 +38,7 @@ export function createDestinationActivities(deps: PhaseDeps) {
 
   /** After the resume: the VM is this host's now (each step idempotent, for retries). */
   async function settle(vm: string, migrationId: string, source: string): Promise<void> {
-    await movePlacement(redis, vm, source, host);
+    await placements.move(vm, source, host);
     if (guests.has(vm)) guests.settle(vm);
     await jobs.finish({ vm, host, owner: migrationId });
     guard.forget(vm);
@@ -69,7 +64,7 @@ export function createDestinationActivities(deps: PhaseDeps) {
         const def = begin.definition;
         if (!def) throw refuse('CookieIncomplete', 'the Begin cookie carries no guest definition');
         // A host being drained takes no new guests, whoever placed this one here.
-        const draining = await new DrainMarks(redis).get(host);
+        const draining = await drainMarks.get(host);
         if (draining) {
           throw refuse('HostDraining', `${host} is draining (since ${draining.since}, by ${draining.by})`);
         }
@@ -140,10 +135,10 @@ export function createDestinationActivities(deps: PhaseDeps) {
     }) {
       return asPhase(async () => {
         const { migrationId, vm, source } = input;
-        const done = await redis.get(finishedKey(migrationId));
+        const done = await finished.get(migrationId);
         if (done) {
           await settle(vm, migrationId, source);
-          return JSON.parse(done) as { cookie: string; digest: string };
+          return done;
         }
         const record = await jobs.get(vm, host);
         const ours = record?.owner === migrationId;
@@ -195,7 +190,7 @@ export function createDestinationActivities(deps: PhaseDeps) {
             cookie: await finishCookie(migrationId, vm, source, sourceDigest!, sourceDigest!),
             digest: sourceDigest!,
           };
-          await redis.set(finishedKey(migrationId), JSON.stringify(result), 'EX', FINISHED_TTL_S);
+          await finished.record(migrationId, result);
           await settle(vm, migrationId, source);
           return result;
         }
@@ -241,7 +236,7 @@ export function createDestinationActivities(deps: PhaseDeps) {
             lockstate: handedBack,
           });
         }
-        await redis.set(finishedKey(migrationId), JSON.stringify(result), 'EX', FINISHED_TTL_S);
+        await finished.record(migrationId, result);
         await settle(vm, migrationId, source);
         phaseEvent(migrationId, vm, 'finish', 'normal', 'guest resumed');
         return result;

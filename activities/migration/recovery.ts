@@ -1,12 +1,11 @@
 // What a restarting agent does with the migrations its predecessor left half-way, as libvirt's
 // qemuProcessRecoverMigration does after a daemon restart: one exhaustive switch per side over
 // the phase saved in the job record, each case saying what the phase means and what to do.
-import type { Redis } from 'ioredis';
 import { recordPhase } from './phase-event.ts';
 import { resumeSource } from './source.ts';
 import { readMemo } from './source-memo.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
-import { placementOf } from '../../infra/redis/placement.ts';
+import type { Placements } from '../../infra/redis/placement.ts';
 import type { AutokillLeases } from '../../infra/redis/autokill.ts';
 import type { DiskLeases } from '../../infra/redis/disk-leases.ts';
 import type { JobRecord, JobStore } from '../../infra/redis/jobs.ts';
@@ -17,7 +16,7 @@ import type { GuestLeases } from '../../hosts/agent/recorded-leases.ts';
 
 export interface RecoveryDeps {
   host: string;
-  redis: Redis;
+  placements: Placements;
   guests: GuestManager;
   jobs: JobStore;
   leases: GuestLeases;
@@ -105,7 +104,7 @@ async function recoverOutgoing(
       if (!controllerGone) return 'left to the controller';
       // No controller: if Finish moved the VM, the destination runs it and the source goes; if the
       // destination's autokill lease is gone too, no Finish will come and the source resumes.
-      if ((await placementOf(deps.redis, job.vm)) === job.peer) {
+      if ((await deps.placements.of(job.vm)) === job.peer) {
         if (guests.has(job.vm))
           await guests.kill(
             job.vm,

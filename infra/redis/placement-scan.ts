@@ -1,5 +1,6 @@
-// Every placement in Redis, for the audit's comparison of the log with the live system (a VM the
-// log does not know but Redis places somewhere is a difference). The key layout is placement.ts's.
+// Every placement in Redis: for `ferry status` and for the audit's comparison of the log with the
+// live system (a VM the log does not know but Redis places somewhere is a difference). The key
+// layout is placement.ts's.
 import type { Redis } from 'ioredis';
 
 const PREFIX = 'ferry:vm:';

@@ -23,3 +23,17 @@ export async function releasePlacement(redis: Redis, vm: string, host: string): 
 export async function movePlacement(redis: Redis, vm: string, from: string, to: string): Promise<boolean> {
   return (await loadScript(redis, 'placement-move')([key(vm)], [from, to])) === 1;
 }
+
+/** The placement records as a store, for code that is given stores rather than the Redis client. */
+export class Placements {
+  constructor(private readonly redis: Redis) {}
+
+  of(vm: string): Promise<string | null> {
+    return placementOf(this.redis, vm);
+  }
+
+  /** See movePlacement. */
+  move(vm: string, from: string, to: string): Promise<boolean> {
+    return movePlacement(this.redis, vm, from, to);
+  }
+}

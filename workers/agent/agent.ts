@@ -12,7 +12,10 @@ import { createSourceActivities } from '../../activities/migration/source.ts';
 import { AutokillLeases } from '../../infra/redis/autokill.ts';
 import { CookieNonces } from '../../infra/redis/cookie-nonces.ts';
 import { DiskLeases, DiskLeaseError } from '../../infra/redis/disk-leases.ts';
+import { DrainMarks } from '../../infra/redis/draining.ts';
+import { FinishedMigrations } from '../../infra/redis/finished-migrations.ts';
 import { JobStore } from '../../infra/redis/jobs.ts';
+import { Placements } from '../../infra/redis/placement.ts';
 import { reportTransfer } from '../../workflows/migration/messages.ts';
 import { loadClusterSecret } from '../../protocol/cookie/index.ts';
 import { AutokillReaper } from '../../hosts/agent/autokill-reaper.ts';
@@ -111,9 +114,10 @@ export class HostAgent {
       jobs,
       log: log.child('autokill'),
     });
+    const placements = new Placements(redis);
     const recoveryDeps = {
       host: options.name,
-      redis,
+      placements,
       guests,
       jobs,
       leases,
@@ -147,7 +151,9 @@ export class HostAgent {
       advertisedPort,
       localAddress: options.address,
       outbox,
-      redis,
+      placements,
+      drainMarks: new DrainMarks(redis),
+      finished: new FinishedMigrations(redis),
       jobs,
       leases,
       autokill,

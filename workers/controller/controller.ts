@@ -7,6 +7,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
 import { createClusterActivities } from '../../activities/cluster.ts';
 import { createControlActivities } from '../../activities/control.ts';
+import { HostRegistry } from '../../hosts/agent/registration.ts';
 import { Outbox } from '../../hosts/outbox/outbox.ts';
 import { Shipper } from '../../hosts/outbox/shipper.ts';
 import { createKafka } from '../../infra/kafka/bus.ts';
@@ -15,6 +16,7 @@ import { routeTemporalLogs } from '../../infra/logging/libraries.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { AutokillLeases } from '../../infra/redis/autokill.ts';
 import { createRedis } from '../../infra/redis/client.ts';
+import { DrainMarks } from '../../infra/redis/draining.ts';
 import { MigrationSlots } from '../../infra/redis/migration-slots.ts';
 import { workflowBundle } from '../../infra/temporal/workflow-bundle.ts';
 import { connectWorker } from '../../infra/temporal/connect-worker.ts';
@@ -49,7 +51,8 @@ export class Controller {
       activities: {
         ...createControlActivities({ autokill: new AutokillLeases(redis), outbox }),
         ...createClusterActivities({
-          redis,
+          registry: new HostRegistry(redis),
+          drainMarks: new DrainMarks(redis),
           slots: new MigrationSlots(redis, slotsPrefix(taskQueue)),
           log: log.child('cluster'),
         }),
