@@ -1,4 +1,4 @@
-// The restarting agent's recovery switch (hosts/agent/recovery.ts), one branch at a time, fast: a
+// The restarting agent's recovery switch (activities/migration/recovery.ts), one branch at a time, fast: a
 // real migration on a controller of the test's own is held before a phase, so the job in Redis is
 // at the phase the branch reads; the agent is SIGKILLed (where the job's last step happened, the
 // test takes that step in Redis as the dead agent would have), restarted, and must do what its

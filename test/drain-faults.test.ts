@@ -130,7 +130,7 @@ test('drain - a destination whose agent stops mid-drain: its migration is aborte
     destinations: [y, z],
     limits: { cluster: 2, perSource: 2, perDestination: 1 },
     // A short lease, so the rollback's cancelled Finish to the stopped agent gives up after
-    // max(10 s, 4 TTL) = 12 s instead of the default 60 s (workflows/migration/types.ts).
+    // max(10 s, 4 TTL) = 12 s instead of the default 60 s (protocol/migration.ts).
     migration: { holdBefore: ['prepare'], autokillTtlMs: 3000 },
   });
   const started = Date.now();

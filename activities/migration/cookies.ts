@@ -1,5 +1,5 @@
 // Reading a cookie in a phase: signature, version, features, addressee, same-host check (all in
-// hosts/cookie), then its nonce against Redis, so a cookie is good for one phase of one migration.
+// protocol/cookie), then its nonce against Redis, so a cookie is good for one phase of one migration.
 // A retry of the same phase on the same host may present it again.
 import {
   formatCookie,
