@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { HostActivities } from '../activities/host.ts';
 import { FerryError } from '../errors/ferry-error.ts';
-import { hostTaskQueue } from '../hosts/agent/identity.ts';
+import { hostTaskQueue } from '../protocol/task-queues.ts';
 import type { Config } from '../infra/config.ts';
 import { connectClient } from '../infra/temporal/connect.ts';
 

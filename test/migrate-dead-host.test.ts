@@ -9,7 +9,7 @@ import { hostStateDir } from '../hosts/agent/identity.ts';
 import type { Config } from '../infra/config.ts';
 import { readLivePidFile } from '../infra/process/pid-file.ts';
 import { createRedis } from '../infra/redis/client.ts';
-import { PHASE_HEARTBEAT_TIMEOUT_MS } from '../workflows/migration/activities.ts';
+import { PHASE_HEARTBEAT_TIMEOUT_MS } from '../workflows/migration/activity-proxies.ts';
 import { resume } from '../workflows/migration/messages.ts';
 import type { MigrationReport } from '../protocol/migration.ts';
 import { twoAgents, type TwoAgents } from '../lab/agents.ts';

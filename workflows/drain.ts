@@ -11,7 +11,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { clusterOps, hostGuests } from './cluster/activities.ts';
+import { clusterOps, hostGuests } from './cluster/activity-proxies.ts';
 import { clusterOpProgress } from './cluster/messages.ts';
 import { MoveEngine } from './cluster/moves.ts';
 import { planPlacement } from '../protocol/placement.ts';

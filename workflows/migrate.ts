@@ -28,7 +28,7 @@ import {
   sourceOnce,
   sourceShort,
   sourceUntilDone,
-} from './migration/activities.ts';
+} from './migration/activity-proxies.ts';
 import { describeFailure, failureDetails, lostTheHost, neverStarted } from './migration/failure.ts';
 import { progress, reportTransfer, resume, setBandwidth, setMaxDowntime } from './migration/messages.ts';
 import { Timeline } from './migration/timeline.ts';

@@ -4,7 +4,7 @@
 // never fills a destination past the threshold; each move is placed again on a fresh view when
 // its turn comes, under the same ceiling. Hosts that are down or draining take no part.
 import { ApplicationFailure, CancellationScope, setHandler, workflowInfo } from '@temporalio/workflow';
-import { clusterOps, hostGuests } from './cluster/activities.ts';
+import { clusterOps, hostGuests } from './cluster/activity-proxies.ts';
 import { limitsOf } from './cluster/limits.ts';
 import { clusterOpProgress } from './cluster/messages.ts';
 import { MoveEngine } from './cluster/moves.ts';

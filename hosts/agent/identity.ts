@@ -21,7 +21,3 @@ export function loadOrCreateIdentity(dir: string, name: string): HostIdentity {
   writeFileSync(file, JSON.stringify(identity) + '\n');
   return identity;
 }
-
-export function hostTaskQueue(name: string): string {
-  return `host.${name}`;
-}

@@ -32,12 +32,8 @@ import { connectWorker } from '../../infra/temporal/connect-worker.ts';
 import { TunnelListener } from '../../hosts/tunnel/index.ts';
 import { GuestStandby } from '../../hosts/agent/guest-standby.ts';
 import { GuestManager } from '../../hosts/agent/guests.ts';
-import {
-  hostStateDir,
-  hostTaskQueue,
-  loadOrCreateIdentity,
-  type HostIdentity,
-} from '../../hosts/agent/identity.ts';
+import { hostStateDir, loadOrCreateIdentity, type HostIdentity } from '../../hosts/agent/identity.ts';
+import { hostTaskQueue } from '../../protocol/task-queues.ts';
 import { Outbox } from '../../hosts/outbox/outbox.ts';
 import { RedisEpoch, reassertAfterLoss } from '../../hosts/agent/redis-epoch.ts';
 import { HEARTBEAT_MS, HostRegistry } from '../../hosts/agent/registration.ts';

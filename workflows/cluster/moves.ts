@@ -17,7 +17,7 @@ import {
 import type { migrate } from '../migrate.ts';
 import { describeFailure } from '../migration/failure.ts';
 import type { MigrationReport } from '../../protocol/migration.ts';
-import { clusterOps, slotActivities } from './activities.ts';
+import { clusterOps, slotActivities } from './activity-proxies.ts';
 import {
   DEFAULT_SLOT_TTL_MS,
   DESTINATION_DOWN_AFTER_MS,

@@ -1,8 +1,9 @@
-// The activities drains and rebalances call, with their options: the controller's cluster
+// The workflow's proxies of the activities drains and rebalances call, with their options: the controller's cluster
 // activities on the workflow's own queue, and the agents' guest lists on each host's queue.
 import { proxyActivities } from '@temporalio/workflow';
 import type { ClusterActivities } from '../../activities/cluster.ts';
 import type { HostActivities } from '../../activities/host.ts';
+import { hostTaskQueue } from '../../protocol/task-queues.ts';
 
 /** Short bookkeeping in Redis: retried until Redis answers. */
 export function clusterOps() {
@@ -28,7 +29,7 @@ export function slotActivities() {
 /** A host's guests, from its agent; an agent that does not answer within 30 s is down. */
 export function hostGuests(host: string) {
   return proxyActivities<HostActivities>({
-    taskQueue: `host.${host}`,
+    taskQueue: hostTaskQueue(host),
     scheduleToCloseTimeout: '30 seconds',
     startToCloseTimeout: '15 seconds',
     retry: { maximumAttempts: 3, initialInterval: '1 second' },

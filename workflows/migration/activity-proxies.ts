@@ -1,7 +1,8 @@
-// The migration's activities, bound to the host that runs each phase. Options follow libvirt's
-// rules: Begin, Prepare and Perform run once (a failure leads to compensation, never a blind
-// retry); Finish and Confirm are idempotent and retried until they land, because a guest must end
-// up running somewhere; the cancelled Finish gives up after a while since autokill covers it.
+// The workflow's proxies of the migration's activities (activities/migration/ implements them),
+// one per retry policy, bound to the host that runs each phase. Options follow libvirt's rules:
+// Begin, Prepare and Perform run once (a failure leads to compensation, never a blind retry);
+// Finish and Confirm are idempotent and retried until they land, because a guest must end up
+// running somewhere; the cancelled Finish gives up after a while since autokill covers it.
 // `pickupMs` (schedule-to-start) bounds how long a phase waits for an agent that is down: without
 // it a migration to a dead host would wait in that host's task queue for ever.
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
@@ -9,8 +10,7 @@ import type { ControlActivities } from '../../activities/control.ts';
 import type { DestinationActivities } from '../../activities/migration/destination.ts';
 import type { SourceActivities } from '../../activities/migration/source.ts';
 import { cancelledFinishGiveUpMs } from '../../protocol/migration.ts';
-
-const queue = (host: string) => `host.${host}`;
+import { hostTaskQueue as queue } from '../../protocol/task-queues.ts';
 
 /**
  * Every phase but Perform heartbeats each second while it runs (activities/migration/refuse.ts):
