@@ -1,5 +1,6 @@
-// The workflow's proxies of the activities drains and rebalances call, with their options: the controller's cluster
-// activities on the workflow's own queue, and the agents' guest lists on each host's queue.
+// The workflow's proxies of the activities drains and rebalances call, with their options: the
+// controller's cluster activities on the workflow's own queue, and the agents' guest lists on each
+// host's queue.
 import { proxyActivities } from '@temporalio/workflow';
 import type { ClusterActivities } from '../../activities/cluster.ts';
 import type { HostActivities } from '../../activities/host.ts';
