@@ -1,6 +1,8 @@
-// Replay: the recorded migration histories (test/fixtures/histories, recorded by record.ts there)
-// run against today's workflow code, so a change that would break migrations already running
+// Replay: the recorded migration histories (test/fixtures/histories) and rebalance and host
+// operation histories (test/fixtures/operation-histories), each recorded by the record.ts beside
+// them, run against today's workflow code, so a change that would break workflows already running
 // (non-determinism) fails here rather than in production. Offline: no Temporal server needed.
+// (The drain's histories replay in drain-replay.test.ts.)
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
@@ -12,10 +14,21 @@ import { loadHistories } from './fixtures/histories/histories.ts';
 
 const TODAY = join(import.meta.dirname, '..', 'workflows', 'index.ts');
 const REORDERED = join(import.meta.dirname, 'fixtures', 'replay', 'reordered-workflows.ts');
-/** The scenarios record.ts records; each must have its file. */
-const RECORDED = ['held-resumed', 'refused-capacity', 'rollback-cancelled', 'success'];
+const REORDERED_REBALANCE = join(import.meta.dirname, 'fixtures', 'replay', 'reordered-rebalance.ts');
+const OPERATIONS = join(import.meta.dirname, 'fixtures', 'operation-histories');
+/** The scenarios the record.ts scripts record; each must have its file. */
+const RECORDED = [
+  'held-resumed',
+  'refused-capacity',
+  'rollback-cancelled',
+  'success',
+  'host-operation-refused',
+  'host-operation-status',
+  'rebalance-cancelled',
+  'rebalance-moved',
+];
 
-const histories = loadHistories();
+const histories = [...loadHistories(), ...loadHistories(OPERATIONS)];
 const logger = new DefaultLogger('WARN');
 // The failing replay's nondeterminism is logged by the SDK as a warning: expected here.
 routeTemporalLogs(createLogger('workflow-replay', 'error'));
@@ -42,12 +55,13 @@ for (const { name, workflowId, history } of histories) {
   });
 }
 
-test('replay - a migrate that reorders its phases fails with DeterminismViolationError', async () => {
-  const reordered = await bundleWorkflowCode({ workflowsPath: REORDERED, logger });
-  const { workflowId, history } = histories.find((h) => h.name === 'success')!;
+/** Replays the recorded `scenario` against other workflow code: it must fail as non-deterministic. */
+async function assertCaught(workflowsPath: string, scenario: string): Promise<void> {
+  const changed = await bundleWorkflowCode({ workflowsPath, logger });
+  const { workflowId, history } = histories.find((h) => h.name === scenario)!;
   await assert.rejects(
     Worker.runReplayHistory(
-      { workflowBundle: reordered, replayName: 'replay-reordered' },
+      { workflowBundle: changed, replayName: `replay-changed-${scenario}` },
       history,
       workflowId,
     ),
@@ -59,4 +73,12 @@ test('replay - a migrate that reorders its phases fails with DeterminismViolatio
       return true;
     },
   );
+}
+
+test('replay - a migrate that reorders its phases fails with DeterminismViolationError', async () => {
+  await assertCaught(REORDERED, 'success');
+});
+
+test('replay - a rebalance that lists guests before the cluster fails with DeterminismViolationError', async () => {
+  await assertCaught(REORDERED_REBALANCE, 'rebalance-moved');
 });
