@@ -11,7 +11,7 @@ import { CLUSTER_SECRET_FILE, ClusterSecretError, loadClusterSecret } from '../.
 import { ConfigError, loadConfig } from '../../infra/config.ts';
 
 const SECRET_MODULE = pathToFileURL(
-  join(import.meta.dirname, '..', '..', 'hosts', 'cookie', 'secret.ts'),
+  join(import.meta.dirname, '..', '..', 'protocol', 'cookie', 'secret.ts'),
 ).href;
 
 function tempStateDir(t: { after: (fn: () => void) => void }): string {
