@@ -68,6 +68,8 @@ export default tseslint.config(
     },
   },
   {
+    // What workflow code may import from ferry's own layers (types only, protocol's values) is the
+    // layer rule's; this bans what no layer provides: Node's built-ins and the I/O clients.
     files: ['workflows/**/*.ts'],
     rules: {
       'no-restricted-imports': [
@@ -88,7 +90,6 @@ export default tseslint.config(
               ],
               message: 'Workflow code must not do I/O; call an activity instead.',
             },
-            { group: ['**/infra/**', '**/hosts/**'], message: 'Workflows import activities as types only.' },
           ],
         },
       ],

@@ -31,6 +31,7 @@ import {
 } from './migration/activity-proxies.ts';
 import { describeFailure, failureDetails, lostTheHost, neverStarted } from './migration/failure.ts';
 import { progress, reportTransfer, resume, setBandwidth, setMaxDowntime } from './migration/messages.ts';
+import type { Lockstate } from '../infra/redis/lockstate.ts';
 import { Timeline } from './migration/timeline.ts';
 import {
   completionTimeoutMs,
@@ -267,7 +268,7 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
         );
       } catch (err) {
         // Finish killed its guest; the source resumes with the lockstate Finish hands back, if any.
-        const handedBack = failureDetails<{ lockstate?: unknown }>(err)?.lockstate;
+        const handedBack = failureDetails<{ lockstate?: Lockstate }>(err)?.lockstate;
         stopKeepalive?.();
         return confirmCancelled(handedBack);
       }
@@ -315,7 +316,7 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
     return confirmCancelled(undefined);
   }
 
-  async function confirmCancelled(handedBackLockstate: unknown): Promise<MigrationReport> {
+  async function confirmCancelled(handedBackLockstate: Lockstate | undefined): Promise<MigrationReport> {
     state = 'compensating';
     try {
       await phase('confirm', source, 'cancelled', () =>
@@ -325,7 +326,7 @@ export async function migrate(input: MigrateInput): Promise<MigrationReport> {
           destination,
           cookie: null,
           cancelled: true,
-          lockstate: handedBackLockstate as never,
+          lockstate: handedBackLockstate,
         }),
       );
     } catch {

@@ -2,10 +2,11 @@
 // the migration (Confirm resumes only a guest that ran) and, once Perform released the disk leases
 // at the pause, their lockstate, so a resume can take them back unless someone else had them.
 import { z } from 'zod';
+import { LockstateSchema } from '../../infra/redis/lockstate.ts';
 
 export const SourceMemoSchema = z.object({
   wasRunning: z.boolean(),
-  lockstate: z.array(z.object({ disk: z.string(), generation: z.number().int() })).nullable(),
+  lockstate: LockstateSchema.nullable(),
 });
 export type SourceMemo = z.infer<typeof SourceMemoSchema>;
 

@@ -8,7 +8,8 @@ import { issueCookie, readCookie } from './cookies.ts';
 import { recordPhase } from './phase-event.ts';
 import type { PhaseDeps } from './deps.ts';
 import { asPhase, refuse } from './refuse.ts';
-import { readMemo } from './source-memo.ts';
+import { readMemo, type SourceMemo } from './source-memo.ts';
+import type { Lockstate } from '../../infra/redis/lockstate.ts';
 
 const MiB = 1024 * 1024;
 const REPORT_EVERY_MS = 1000;
@@ -201,7 +202,7 @@ export function createSourceActivities(deps: PhaseDeps) {
       destination: string;
       cookie: string | null;
       cancelled: boolean;
-      lockstate?: { disk: string; generation: number }[];
+      lockstate?: Lockstate;
     }) {
       return asPhase(async () => {
         const { migrationId, vm } = input;
@@ -272,8 +273,8 @@ export function createSourceActivities(deps: PhaseDeps) {
 export async function resumeSource(
   deps: Pick<PhaseDeps, 'host' | 'guests' | 'leases'>,
   vm: string,
-  memo: { wasRunning: boolean; lockstate: { disk: string; generation: number }[] | null },
-  handedBack?: { disk: string; generation: number }[],
+  memo: SourceMemo,
+  handedBack?: Lockstate,
 ): Promise<'resumed' | 'left paused'> {
   const { guests, host } = deps;
   if (!guests.has(vm)) {

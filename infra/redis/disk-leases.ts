@@ -20,18 +20,13 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { FerryError } from '../../errors/ferry-error.ts';
+import type { Lockstate } from './lockstate.ts';
 import { loadScript, type ScriptRunner } from './scripts.ts';
 
 export const LEASE_HELD = 'LEASE_HELD';
 export const LEASE_STALE = 'LEASE_STALE';
 export const LEASE_NOT_HOLDER = 'LEASE_NOT_HOLDER';
 export type DiskLeaseErrorCode = typeof LEASE_HELD | typeof LEASE_STALE | typeof LEASE_NOT_HOLDER;
-
-/** A disk's generation when its holder released it: what it needs to take the disk back. */
-export interface Lockstate {
-  disk: string;
-  generation: number;
-}
 
 export interface DiskLease {
   disk: string;
@@ -118,7 +113,7 @@ export class DiskLeases {
    * (or never leased); with one, each must also still be at the lockstate's generation, else
    * LEASE_STALE. Disks the holder already holds keep their token (a retry). Returns the tokens.
    */
-  async acquire(holder: DiskHolder, disks: string[], lockstate?: Lockstate[]): Promise<DiskLease[]> {
+  async acquire(holder: DiskHolder, disks: string[], lockstate?: Lockstate): Promise<DiskLease[]> {
     const names = [...new Set(disks)];
     if (names.length === 0) return [];
     const expected = new Map(lockstate?.map((l) => [l.disk, l.generation]));
@@ -163,7 +158,7 @@ export class DiskLeases {
    * Releases the disks this holder holds and returns their lockstate (see the header: a retried
    * release returns the same one). LEASE_NOT_HOLDER, changing nothing, if another holds one.
    */
-  async release(holder: DiskHolder, disks: string[]): Promise<Lockstate[]> {
+  async release(holder: DiskHolder, disks: string[]): Promise<Lockstate> {
     const names = [...new Set(disks)];
     if (names.length === 0) return [];
     const [status, ...rest] = ReplySchema.parse(

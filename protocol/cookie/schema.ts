@@ -2,6 +2,7 @@
 // cookie is the next phase's input (Begin → Prepare → Perform → Finish → Confirm), so a host learns
 // what the other side decided without a shared store.
 import { z } from 'zod';
+import { LockstateSchema } from '../../infra/redis/lockstate.ts';
 import { VmNameSchema } from '../events.ts';
 import { HostNameSchema } from '../names.ts';
 import { TOKEN_PATTERN } from '../names.ts';
@@ -31,15 +32,6 @@ export const TunnelSchema = z.strictObject({
   port: z.number().int().min(1).max(65535),
   token: z.string().regex(TOKEN_PATTERN, 'must be the tunnel token: 32 bytes base64url'),
 });
-
-/**
- * Perform → Finish: the disk leases the source released, with their generation, so the destination
- * acquires exactly those and a stale holder is fenced (libvirt carries its lock state the same way).
- */
-export const LockstateSchema = z
-  .array(z.strictObject({ disk: z.string().min(1), generation: z.number().int().nonnegative() }))
-  .max(64)
-  .refine((locks) => new Set(locks.map((l) => l.disk)).size === locks.length, 'lists a disk twice');
 
 /** Guest memory as each side saw it with the vCPUs stopped; Confirm compares them. */
 export const DigestSchema = z
@@ -75,6 +67,11 @@ const cookieShape = {
   mandatory: z.array(FeatureNameSchema).max(32),
   definition: DefinitionSchema.optional(),
   tunnel: TunnelSchema.optional(),
+  /**
+   * Perform → Finish: the disk leases the source released, with their generation, so the
+   * destination acquires exactly those and a stale holder is fenced (libvirt carries its lock
+   * state the same way).
+   */
   lockstate: LockstateSchema.optional(),
   digest: DigestSchema.optional(),
   stats: StatsSchema.optional(),
