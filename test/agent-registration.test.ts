@@ -62,6 +62,39 @@ test('agent registration - the guests a host publishes are read back and lapse w
   assert.equal(await redis.exists(`${prefix}:host:host-g:guests`), 0, 'deregister removes the guest list');
 });
 
+test('agent registration - a host that stops with guests stays listed, down, with them as last seen; one without is forgotten', async () => {
+  const registry = new HostRegistry(redis, prefix);
+  // Other tests' hosts share the prefix: only this test's two are looked at.
+  const listed = async () =>
+    (await registry.list()).filter((h) => h.name === 'host-busy' || h.name === 'host-idle');
+  const guests = [{ vm: 'vm-2', kind: 'emulated', memoryMiB: 32, incoming: false, status: 'running' }];
+  const busy = registration('host-busy', { memoryMiB: 1024, usedMiB: 32, guests: 1 });
+  await registry.heartbeat(busy, { guests });
+  assert.deepEqual(await registry.lastSeen('host-busy'), {
+    seenAt: busy.heartbeatAt,
+    guests,
+    stopped: false,
+  });
+  await registry.deregister('host-busy');
+  assert.equal(await registry.read('host-busy'), undefined);
+  assert.equal(await registry.guests('host-busy'), undefined, 'no live guest list');
+  assert.deepEqual(await listed(), [{ name: 'host-busy', up: false }]);
+  const last = await registry.lastSeen('host-busy');
+  assert.deepEqual([last?.guests, last?.stopped], [guests, true]);
+  assert.ok(Date.parse(last!.seenAt) >= Date.parse(busy.heartbeatAt), 'seen last when it stopped');
+
+  const idle = registration('host-idle', { memoryMiB: 1024, usedMiB: 0, guests: 0 });
+  await registry.heartbeat(idle, { guests: [] });
+  await registry.deregister('host-idle');
+  assert.deepEqual(await listed(), [{ name: 'host-busy', up: false }], 'host-idle is forgotten');
+  assert.equal(await registry.lastSeen('host-idle'), undefined);
+
+  // The busy host's agent comes back and stops with no guests: forgotten too.
+  await registry.heartbeat(busy, { guests: [] });
+  await registry.deregister('host-busy');
+  assert.deepEqual(await listed(), []);
+});
+
 /** A registration of `name` (its identity in this test's dir) with the given load. */
 function registration(
   name: string,
