@@ -157,7 +157,7 @@ test('agent recovery - an incoming guest whose Finish had taken the disk leases 
   const owner = { vm, host: destination, job: 'MIGRATION_IN' as const, owner: migrationId };
   await jobs.startPhase({ ...owner, phase: 'finish3' });
   assert.ok(await new AutokillLeases(redis).claim({ vm, owner: migrationId }), 'the lease is still ours');
-  const memo = readMemo((await jobs.get(vm, source))?.lockstate ?? null);
+  const memo = readMemo((await jobs.get(vm, source))?.sourceMemo ?? null);
   assert.ok(memo.lockstate, "the source's Perform released its disks with a lockstate");
   await new DiskLeases(redis).acquire({ host: destination, vm }, [`${vm}-disk0`], memo.lockstate);
   await agents.start(destination);

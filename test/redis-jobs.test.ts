@@ -48,7 +48,7 @@ test('jobs - start records the job, active, in its first phase', async () => {
   assert.equal(record.owner, 'mig-1');
   assert.equal(record.active, true);
   assert.equal(record.peer, 'host-b');
-  assert.equal(record.lockstate, null);
+  assert.equal(record.sourceMemo, null);
   assert.deepEqual(await jobs.get('vm-start', 'host-a'), record);
   assert.equal(await jobs.get('vm-start', 'host-b'), undefined, 'a job is per host');
 });
@@ -159,21 +159,23 @@ test('jobs - finish is owner-checked and idempotent', async () => {
   assert.equal(next.owner, 'mig-2', 'the VM is free for the next migration');
 });
 
-test('jobs - the lockstate is kept by the owner between Perform and Confirm', async () => {
+test('jobs - the source memo is kept by the owner from Begin to Confirm, under the hash field lockstate', async () => {
   const ref = source('vm-lockstate');
   await jobs.start(ref);
-  const lockstate = JSON.stringify([{ disk: 'd1', generation: 3 }]);
-  await jobs.setLockstate({ ...ref, lockstate });
-  assert.equal((await jobs.get(ref.vm, ref.host))?.lockstate, lockstate);
+  const sourceMemo = JSON.stringify({ wasRunning: true, lockstate: [{ disk: 'd1', generation: 3 }] });
+  await jobs.setSourceMemo({ ...ref, sourceMemo });
+  assert.equal((await jobs.get(ref.vm, ref.host))?.sourceMemo, sourceMemo);
+  // The stored field keeps its old name, so records written before the rename read the same.
+  assert.equal(await redis.hget(`${prefix}:job:${ref.host}:${ref.vm}`, 'lockstate'), sourceMemo);
   await assert.rejects(
-    jobs.setLockstate({ ...ref, owner: 'mig-other', lockstate: '[]' }),
+    jobs.setSourceMemo({ ...ref, owner: 'mig-other', sourceMemo: '[]' }),
     isJobError('JOB_NOT_OWNER'),
   );
   await assert.rejects(
-    jobs.setLockstate({ ...source('vm-no-job'), lockstate }),
+    jobs.setSourceMemo({ ...source('vm-no-job'), sourceMemo }),
     isJobError('JOB_NOT_ACTIVE'),
   );
-  assert.equal((await jobs.get(ref.vm, ref.host))?.lockstate, lockstate);
+  assert.equal((await jobs.get(ref.vm, ref.host))?.sourceMemo, sourceMemo);
 });
 
 test('jobs - assertFree refuses changes to a VM in a migration job, except by its owner', async () => {

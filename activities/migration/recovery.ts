@@ -80,7 +80,7 @@ async function recoverOutgoing(
 ): Promise<Decision> {
   const { guests, jobs, host } = deps;
   const owner = { vm: job.vm, host, owner: job.owner };
-  const memo = readMemo(job.lockstate);
+  const memo = readMemo(job.sourceMemo);
   switch (job.phase) {
     case 'begin3':
       // Begin only described the guest; nothing touched it. Forget the job: a Perform that still

@@ -56,11 +56,11 @@ export function createSourceActivities(deps: PhaseDeps) {
           peer: destination,
         });
         try {
-          await jobs.setLockstate({
+          await jobs.setSourceMemo({
             vm,
             host,
             owner: migrationId,
-            lockstate: JSON.stringify({ wasRunning: running, lockstate: null }),
+            sourceMemo: JSON.stringify({ wasRunning: running, lockstate: null }),
           });
           const definition: GuestDefinitionView = {
             kind: def.kind,
@@ -142,8 +142,8 @@ export function createSourceActivities(deps: PhaseDeps) {
           // Paused for good on this side: the disks go to the destination with their lockstate.
           const def = guests.definition(vm);
           const lockstate = await deps.leases.release({ host, vm }, def.disks);
-          const memo = readMemo((await jobs.get(vm, host))?.lockstate ?? null);
-          await jobs.setLockstate({ ...job, lockstate: JSON.stringify({ ...memo, lockstate }) });
+          const memo = readMemo((await jobs.get(vm, host))?.sourceMemo ?? null);
+          await jobs.setSourceMemo({ ...job, sourceMemo: JSON.stringify({ ...memo, lockstate }) });
           await jobs.setPhase({ ...job, phase: 'perform3_done' });
           await jobs.continue(job);
           const stats = {
@@ -249,7 +249,7 @@ export function createSourceActivities(deps: PhaseDeps) {
         await jobs.startPhase({ ...job, phase: 'confirm3_cancelled' });
         let action;
         try {
-          action = await resumeSource(deps, vm, readMemo(record.lockstate), input.lockstate);
+          action = await resumeSource(deps, vm, readMemo(record.sourceMemo), input.lockstate);
         } catch (err) {
           // The migration is over either way: a guest that cannot safely resume (its disks were
           // taken meanwhile, or it is gone) stays paused for the operator, and the job ends.

@@ -27,21 +27,25 @@ export const JOB_PHASE_BACKWARDS = 'JOB_PHASE_BACKWARDS';
 export type JobErrorCode =
   typeof JOB_BUSY | typeof JOB_NOT_OWNER | typeof JOB_NOT_ACTIVE | typeof JOB_PHASE_BACKWARDS;
 
-const JobRecordSchema = z.object({
-  vm: z.string(),
-  host: z.string(),
-  job: z.enum(ASYNC_JOBS),
-  phase: z.enum(MIGRATION_PHASES),
-  owner: z.string(),
-  active: z.enum(['0', '1']).transform((v) => v === '1'),
-  peer: z.string(),
-  startedAt: z.iso.datetime(),
-  updatedAt: z.iso.datetime(),
-  lockstate: z
-    .string()
-    .optional()
-    .transform((v) => v ?? null),
-});
+const JobRecordSchema = z
+  .object({
+    vm: z.string(),
+    host: z.string(),
+    job: z.enum(ASYNC_JOBS),
+    phase: z.enum(MIGRATION_PHASES),
+    owner: z.string(),
+    active: z.enum(['0', '1']).transform((v) => v === '1'),
+    peer: z.string(),
+    startedAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+    // The source memo's hash field keeps the name it had when it held only the lockstate, so the
+    // records already stored read the same.
+    lockstate: z
+      .string()
+      .optional()
+      .transform((v) => v ?? null),
+  })
+  .transform(({ lockstate, ...record }) => ({ ...record, sourceMemo: lockstate }));
 
 export interface JobRecord {
   vm: string;
@@ -56,8 +60,12 @@ export interface JobRecord {
   peer: string;
   startedAt: string;
   updatedAt: string;
-  /** Opaque JSON the source keeps between Perform and Confirm (its disks' lockstate). */
-  lockstate: string | null;
+  /**
+   * The source's memo, opaque JSON here (activities/migration/source-memo.ts reads it): whether the
+   * guest ran, and the lockstate of the disks Perform released, kept from Begin to Confirm.
+   * Stored under the hash field `lockstate`.
+   */
+  sourceMemo: string | null;
 }
 
 export class JobError extends FerryError {
@@ -99,7 +107,7 @@ export class JobStore {
   private readonly phaseScript: ScriptRunner;
   private readonly continueScript: ScriptRunner;
   private readonly finishScript: ScriptRunner;
-  private readonly lockstateScript: ScriptRunner;
+  private readonly memoScript: ScriptRunner;
 
   constructor(
     private readonly redis: Redis,
@@ -109,7 +117,7 @@ export class JobStore {
     this.phaseScript = loadScript(redis, 'job-phase');
     this.continueScript = loadScript(redis, 'job-continue');
     this.finishScript = loadScript(redis, 'job-finish');
-    this.lockstateScript = loadScript(redis, 'job-lockstate');
+    this.memoScript = loadScript(redis, 'job-lockstate');
   }
 
   private key(vm: string, host: string): string {
@@ -162,12 +170,13 @@ export class JobStore {
     return true;
   }
 
-  async setLockstate(input: JobRef & { lockstate: string }): Promise<void> {
-    const reply = await this.lockstateScript(
+  /** Keeps the source's memo in its job (hash field `lockstate`). */
+  async setSourceMemo(input: JobRef & { sourceMemo: string }): Promise<void> {
+    const reply = await this.memoScript(
       [this.key(input.vm, input.host)],
-      [input.owner, input.lockstate, now()],
+      [input.owner, input.sourceMemo, now()],
     );
-    this.check(input, parseReply(reply), 'keep the lockstate of');
+    this.check(input, parseReply(reply), 'keep the source memo of');
   }
 
   async get(vm: string, host: string): Promise<JobRecord | undefined> {
