@@ -172,6 +172,12 @@ export interface Migration {
   started(name: string, nth?: number): Promise<Call>;
   /** Stops the destination's worker: from now on its task queue has nobody to pick phases up. */
   stopDestination(): Promise<void>;
+  /**
+   * Aborts the migration (cancels its workflow) and returns once a workflow task has handled the
+   * abort: whatever the workflow decided on it (cancelling an activity, rolling back) is in its
+   * history by then.
+   */
+  abort(): Promise<void>;
   /** The warnings and errors the workflow logged. */
   warnings(): string[];
 }
@@ -289,6 +295,18 @@ export async function runMigration(menv: MigrateEnv, opts: RunOptions = {}): Pro
       if (!w) return;
       w.shutdown();
       await running[workers.indexOf(w)];
+    },
+    async abort() {
+      await handle.cancel();
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const events = (await handle.fetchHistory()).events ?? [];
+        const asked = events.findIndex((e) => e.workflowExecutionCancelRequestedEventAttributes);
+        if (asked >= 0 && events.slice(asked).some((e) => e.workflowTaskCompletedEventAttributes)) return;
+        if (Date.now() > deadline)
+          throw new Error(`${migrationId}: no workflow task handled the abort in 10 s`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
     },
     warnings: () =>
       logged
