@@ -12,7 +12,8 @@ import { stackUp } from '../infra/stack/stack.ts';
 import { ferry } from '../lab/cli.ts';
 import { startTestController, type TestController } from '../lab/migrate.ts';
 import { uniqueName } from '../lab/stack.ts';
-import { PHASES, type MigrationReport, type PhaseName } from '../protocol/migration.ts';
+import type { MigrationReport } from '../protocol/migration.ts';
+import { PHASES, type PhaseName } from '../protocol/phases.ts';
 import type { BenchContext, Figures } from './run.ts';
 
 const SEQUENTIAL_GUEST_MIB = 64;

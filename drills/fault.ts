@@ -4,10 +4,11 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../infra/config.ts';
 import type { Logger } from '../infra/logging/logger.ts';
+import { PHASES, type PhaseName } from '../protocol/phases.ts';
 
-/** The five phases of the v3 protocol, as the drills name the moment a fault fires. */
-export const DRILL_PHASES = ['begin', 'prepare', 'perform', 'finish', 'confirm'] as const;
-export type DrillPhase = (typeof DRILL_PHASES)[number];
+/** The five phases of the v3 protocol (protocol/phases.ts), as the drills name the moment a fault fires. */
+export const DRILL_PHASES = PHASES;
+export type DrillPhase = PhaseName;
 
 /** The drill's cluster as a fault sees it: which host is which, and how to bring processes back. */
 export interface DrillTarget {

@@ -1,16 +1,7 @@
 // What a migration is asked to do, what it reports, and what it says while it runs. Shared by the
 // workflow, its activities and its callers (the CLI, tests, benches): types and pure helpers only.
 
-/** The five phases of libvirt's migration protocol v3, each run on the host named beside it. */
-export const PHASES = ['begin', 'prepare', 'perform', 'finish', 'confirm'] as const;
-export type PhaseName = (typeof PHASES)[number];
-export const PHASE_SIDE: Record<PhaseName, 'source' | 'destination'> = {
-  begin: 'source',
-  prepare: 'destination',
-  perform: 'source',
-  finish: 'destination',
-  confirm: 'source',
-};
+import type { PhaseName } from './phases.ts';
 
 /** Defaults of the anchors (libvirt/nova): 150 s per GiB of guest memory, 150 s without progress. */
 export const DEFAULT_COMPLETION_TIMEOUT_PER_GIB_MS = 150_000;

@@ -18,7 +18,7 @@ import { createRedis } from '../infra/redis/client.ts';
 import { DiskLeases } from '../infra/redis/disk-leases.ts';
 import { JobStore } from '../infra/redis/jobs.ts';
 import { resume } from '../workflows/migration/messages.ts';
-import type { PhaseName } from '../protocol/migration.ts';
+import type { PhaseName } from '../protocol/phases.ts';
 import { twoAgents, type TwoAgents } from '../lab/agents.ts';
 import { assertSettled } from '../lab/cluster-state.ts';
 import { startTestController, type TestController } from '../lab/migrate.ts';

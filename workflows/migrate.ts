@@ -44,10 +44,10 @@ import {
   type MigrateInput,
   type MigrationReport,
   type MigrationProgressView,
-  type PhaseName,
   type PhaseRecord,
   type TransferProgress,
 } from '../protocol/migration.ts';
+import type { PhaseName } from '../protocol/phases.ts';
 
 export async function migrate(input: MigrateInput): Promise<MigrationReport> {
   const migrationId = workflowInfo().workflowId;

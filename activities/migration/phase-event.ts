@@ -1,6 +1,6 @@
 // A phase's `migration.phase` event: what each side did, for the log's timeline of a migration.
 import type { Outbox } from '../../hosts/outbox/outbox.ts';
-import { PHASE_SIDE, type PhaseName } from '../../protocol/migration.ts';
+import { PHASE_SIDE, type PhaseName } from '../../protocol/phases.ts';
 
 export function recordPhase(
   outbox: Outbox,

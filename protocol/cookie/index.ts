@@ -10,7 +10,8 @@ export {
 export { KNOWN_FEATURES, isKnownFeature, type CookieFeature } from './features.ts';
 export { formatCookie, type CookieInput, type ExtraFeature, type FormatOptions } from './format.ts';
 export { parseCookie, type ParseExpectations } from './parse.ts';
-export { COOKIE_PHASES, COOKIE_VERSION, CookieSchema, type Cookie, type CookiePhase } from './schema.ts';
+export { COOKIE_PHASES, type CookiePhase } from '../phases.ts';
+export { COOKIE_VERSION, CookieSchema, type Cookie } from './schema.ts';
 export { loadClusterSecret, CLUSTER_SECRET_FILE } from './secret.ts';
 export { MIN_SECRET_BYTES } from './sign.ts';
 export { COOKIE_MAX_BYTES, DEFAULT_COOKIE_TTL_MS } from './wire.ts';

@@ -4,7 +4,8 @@
 import { CookieError } from './errors.ts';
 import { unsupportedFeatures } from './features.ts';
 import { describeIssue } from './issues.ts';
-import { COOKIE_VERSION, CookieSchema, type Cookie, type CookiePhase } from './schema.ts';
+import type { CookiePhase } from '../phases.ts';
+import { COOKIE_VERSION, CookieSchema, type Cookie } from './schema.ts';
 import { verifyPayload } from './sign.ts';
 import { COOKIE_MAX_BYTES, decodePayload, splitWire } from './wire.ts';
 

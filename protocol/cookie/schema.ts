@@ -3,15 +3,13 @@
 // what the other side decided without a shared store.
 import { z } from 'zod';
 import { LockstateSchema } from '../../infra/redis/lockstate.ts';
+import { COOKIE_PHASES } from '../phases.ts';
 import { VmNameSchema } from '../events.ts';
 import { HostNameSchema } from '../names.ts';
 import { TOKEN_PATTERN } from '../names.ts';
 import { FeatureNameSchema, KNOWN_FEATURES, isKnownFeature } from './features.ts';
 
 export const COOKIE_VERSION = 1;
-/** The phase that issued a cookie; Confirm issues none, being the last. */
-export const COOKIE_PHASES = ['begin', 'prepare', 'perform', 'finish'] as const;
-export type CookiePhase = (typeof COOKIE_PHASES)[number];
 
 /** 16 random bytes or more, base64url: enough that a nonce seen twice is a replay, not chance. */
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;

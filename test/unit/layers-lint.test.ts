@@ -52,7 +52,7 @@ test('layers - a workflow imports what runs below it only as types, protocol val
   assert.match(value[0] ?? '', /^workflows may import activities only as types \(`import type`/);
   const typeOnly = await layerErrors(
     'workflows/index.ts',
-    "import type { HostActivities } from '../activities/host.ts';\nimport { PHASES } from '../protocol/migration.ts';\nexport type H = HostActivities;\nexport const p = PHASES;\n",
+    "import type { HostActivities } from '../activities/host.ts';\nimport { PHASES } from '../protocol/phases.ts';\nexport type H = HostActivities;\nexport const p = PHASES;\n",
   );
   assert.deepEqual(typeOnly, []);
 });

@@ -1,7 +1,8 @@
 // The migration's own record as it runs: the phases with their times and results, and the first
 // error, which a later phase never overwrites (libvirt keeps Perform's error through Finish and
 // Confirm). Pure; workflow time only.
-import type { FirstError, PhaseName, PhaseRecord } from '../../protocol/migration.ts';
+import type { FirstError, PhaseRecord } from '../../protocol/migration.ts';
+import type { PhaseName } from '../../protocol/phases.ts';
 
 export class Timeline {
   readonly phases: PhaseRecord[] = [];
