@@ -2,7 +2,8 @@
 // (migrate-workflow-harness.ts). Finish is retried until it lands; a Finish that fails (its guest
 // killed) or never reaches the destination makes the source resume, with the disk lockstate Finish
 // handed back if it released any. Once Finish resumed the guest, the source is never resumed again:
-// Confirm only kills the paused source copy, retried until done.
+// Confirm only kills the paused source copy, retried until done; a refused Confirm leaves the
+// migration completed, with its refusal as the error.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { resume } from '../../workflows/migration/messages.ts';
@@ -142,19 +143,26 @@ describe('migrate workflow', () => {
     assert.deepEqual(ran.ended.at(-1), ran.report);
   });
 
-  test("migrate workflow - Confirm refused after Finish resumed the guest: the source is never resumed, the workflow fails with Confirm's error", async () => {
+  test("migrate workflow - Confirm refused after Finish resumed the guest: completed on the destination with Confirm's error kept, the source never resumed", async () => {
     const ran = await runMigration(env, {
       fakes: {
         srcConfirm: () => Promise.reject(refusal('CookieRefused', 'the Finish cookie does not verify')),
       },
     });
-    assert.equal(ran.report, undefined);
-    // WorkflowFailedError ← ActivityFailure ← the source's ApplicationFailure.
-    const failure = ran.failure as { cause?: { cause?: { type?: string; message?: string } } };
-    assert.equal(failure.cause?.cause?.type, 'CookieRefused');
-    assert.match(String(failure.cause?.cause?.message), /Finish cookie does not verify/);
+    assert.ok(ran.report, `the workflow failed: ${String(ran.failure)}`);
+    assert.equal(ran.report.outcome, 'completed');
+    assert.equal(ran.report.runsOn, ran.destination);
+    assert.deepEqual(
+      {
+        phase: ran.report.firstError?.phase,
+        host: ran.report.firstError?.host,
+        type: ran.report.firstError?.type,
+      },
+      { phase: 'confirm', host: ran.source, type: 'CookieRefused' },
+    );
+    assert.match(String(ran.report.firstError?.message), /Finish cookie does not verify/);
     assert.deepEqual(ran.scheduled.slice(-2), ['dstFinish', 'srcConfirm']);
-    assert.ok(!ran.scheduled.includes('srcConfirm:cancelled'));
-    assert.deepEqual(ran.ended, [], 'no migration.ended report');
+    assert.ok(!ran.scheduled.includes('srcConfirm:cancelled'), 'the source is never resumed');
+    assert.deepEqual(ran.ended, [ran.report], 'migration.ended is recorded once, with the report');
   });
 });
