@@ -5,9 +5,9 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '../hosts/qmp/client.ts';
 import type { MigrationInfo } from '../hosts/qmp/schema.ts';
+import { waitForMigration } from '../hosts/guests/qemu/migration.ts';
 
 export const QEMU_BINARY = '/usr/bin/qemu-system-x86_64';
 
@@ -99,16 +99,7 @@ export async function migrateToFile(
   timeoutMs = 120_000,
 ): Promise<MigrationInfo> {
   await guest.qmp.execute('migrate', { uri: `exec:cat > '${file}'` });
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const info = await guest.qmp.execute('query-migrate');
-    if (info.status === 'completed') return info;
-    if (info.status === 'failed' || info.status === 'cancelled') {
-      throw new Error(`migration ${info.status}: ${info['error-desc'] ?? ''}`);
-    }
-    if (Date.now() > deadline) throw new Error(`migration still ${info.status} after ${timeoutMs} ms`);
-    await sleep(50);
-  }
+  return waitForMigration(guest.qmp, { timeoutMs });
 }
 
 export interface RamBlockInfo {

@@ -10,6 +10,7 @@ import { QmpClient } from '../../hosts/qmp/client.ts';
 import type { MigrationInfo, QmpEvent } from '../../hosts/qmp/schema.ts';
 import { emulatedGuestCommand } from '../../hosts/guest-sim/launch.ts';
 import type { EmulatedGuestSpec } from '../../hosts/guest-sim/spec.ts';
+import { migrationEnded, pollMigration } from '../../hosts/guests/qemu/migration.ts';
 
 export interface TestGuest {
   readonly pid: number;
@@ -82,24 +83,16 @@ export async function startGuest(
   };
 }
 
-/** Polls query-migrate until `done(info)` or the timeout. */
-export async function waitMigration(
+/** Polls query-migrate until `done(info)` or the timeout (hosts/guests/qemu/migration.ts's poller). */
+export function waitMigration(
   guest: TestGuest,
   done: (info: MigrationInfo) => boolean,
   timeoutMs = 30_000,
 ): Promise<MigrationInfo> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const info = await guest.qmp.execute('query-migrate');
-    if (done(info)) return info;
-    if (Date.now() > deadline)
-      throw new Error(`migration did not reach the expected state: ${JSON.stringify(info)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  return pollMigration(guest.qmp, done, { timeoutMs, intervalMs: 20 });
 }
 
-export const finished = (i: MigrationInfo): boolean =>
-  i.status === 'completed' || i.status === 'failed' || i.status === 'cancelled';
+export const finished = migrationEnded;
 
 /** Turns on the capabilities on a guest (events always, so MIGRATION/MIGRATION_PASS arrive). */
 export async function setCaps(guest: TestGuest, caps: string[]): Promise<void> {

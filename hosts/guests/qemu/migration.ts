@@ -14,23 +14,47 @@ export interface WaitOptions {
   onPoll?: (info: MigrationInfo) => void | Promise<void>;
 }
 
-/** Polls the source's query-migrate until completed; failed or cancelled throw. */
-export async function waitForMigration(source: QmpClient, options: WaitOptions = {}): Promise<MigrationInfo> {
+export interface PollOptions extends WaitOptions {
+  /** Between two query-migrate (default 50 ms). */
+  intervalMs?: number;
+}
+
+/**
+ * The one query-migrate poller for a guest's QMP (QEMU or the emulated guest): asks until
+ * `until(info)` holds and returns that answer; past the timeout, throws naming the status it is
+ * stuck in. The agent's Perform has its own loop, woken by QEMU's MIGRATION events between polls.
+ */
+export async function pollMigration(
+  qmp: QmpClient,
+  until: (info: MigrationInfo) => boolean,
+  options: PollOptions = {},
+): Promise<MigrationInfo> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_MIGRATION_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const info = await source.execute('query-migrate');
+    const info = await qmp.execute('query-migrate');
     await options.onPoll?.(info);
-    const status = info.status ?? 'none';
-    if (status === 'completed') return info;
-    if (status === 'failed' || status === 'cancelled') {
-      throw new QemuMigrationError(status, `migration ${status}: ${info['error-desc'] ?? 'no reason given'}`);
-    }
+    if (until(info)) return info;
     if (Date.now() > deadline) {
+      const status = info.status ?? 'none';
       throw new QemuMigrationError(status, `migration still '${status}' after ${timeoutMs} ms`);
     }
-    await sleep(POLL_MS);
+    await sleep(options.intervalMs ?? POLL_MS);
   }
+}
+
+/** A migration that has ended, well or not. */
+export const migrationEnded = (info: MigrationInfo): boolean =>
+  info.status === 'completed' || info.status === 'failed' || info.status === 'cancelled';
+
+/** Polls the source's query-migrate until completed; failed or cancelled throw. */
+export async function waitForMigration(source: QmpClient, options: WaitOptions = {}): Promise<MigrationInfo> {
+  const info = await pollMigration(source, migrationEnded, options);
+  const status = info.status ?? 'none';
+  if (status !== 'completed') {
+    throw new QemuMigrationError(status, `migration ${status}: ${info['error-desc'] ?? 'no reason given'}`);
+  }
+  return info;
 }
 
 /**
