@@ -9,6 +9,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runHostOperation } from '../cli/host-operation.ts';
+import { guestStatusOn } from '../lab/cluster-state.ts';
 import { claimPlacement } from '../infra/redis/placement.ts';
 import { startService, stopService } from '../infra/stack/stack.ts';
 import type { Config } from '../infra/config.ts';
@@ -43,7 +44,7 @@ export function redisDataLoss(opts: { downMs?: number } = {}): Fault {
     async operatorStep(target, outcome) {
       if (outcome !== 'rolled-back') return undefined;
       const { cfg, redis, vm, source } = target;
-      const status = await runHostOperation(cfg, source, 'guestStatus', vm).catch(() => undefined);
+      const status = await guestStatusOn(cfg, source, vm);
       if (!status || status.running) return undefined;
       await runHostOperation(cfg, source, 'resumeGuest', vm);
       await claimPlacement(redis, vm, source);
