@@ -21,7 +21,7 @@ export interface TestCluster {
   hosts: string[];
   /** Starts these guests on `host`, a few at a time. */
   startGuests(host: string, specs: GuestSpec[]): Promise<void>;
-  /** Where each of the test's guests runs, as the agents say (the authority). */
+  /** Where each of the test's guests runs, as the agents say (the authority); every agent must answer. */
   whereabouts(): Promise<Map<string, string[]>>;
   startAgent(host: string): Promise<void>;
   stopAgent(host: string): Promise<void>;
@@ -78,7 +78,8 @@ export async function startCluster(
   const whereabouts = async () => {
     const where = new Map<string, string[]>();
     for (const host of hosts) {
-      const listed = await runHostOperation(cfg, host, 'listGuests').catch(() => []);
+      // An agent that does not answer fails this: its guests are unknown, not absent.
+      const listed = await runHostOperation(cfg, host, 'listGuests');
       for (const g of listed) if (guests.has(g.vm)) where.set(g.vm, [...(where.get(g.vm) ?? []), host]);
     }
     return where;
