@@ -93,10 +93,15 @@ test('agent migration - a dirtying emulated guest moves through the tunnel with 
     );
   }
   const order = story.map((e) => `${e.type}@${e.host === hostA ? 'A' : 'B'}`);
+  /** Where `t` first happened; every event the order is checked on must be there (-1 would pass a `<`). */
+  const idx = (t: string) => {
+    const i = order.indexOf(t);
+    assert.ok(i >= 0, `${t} happened: ${order.join(', ')}`);
+    return i;
+  };
   // Source stopped for the switchover, destination resumed after the stream arrived.
-  assert.ok(order.includes('guest.paused@A'), order.join(', '));
-  assert.ok(order.indexOf('guest.resumed@B') > order.indexOf('guest.started@B'), order.join(', '));
-  const idx = (t: string) => order.indexOf(t);
+  idx('guest.paused@A');
+  assert.ok(idx('guest.resumed@B') > idx('guest.started@B'), order.join(', '));
   assert.ok(idx('guest.started@A') < idx('guest.defined@B'), order.join(', '));
   assert.ok(idx('guest.defined@B') < order.lastIndexOf('guest.killed@A'), order.join(', '));
 });
