@@ -1,7 +1,8 @@
 // `ferry audit replay [--since TIME] [--vm VM] [--json] [--histories]`: rebuilds the cluster from
-// the event log, prints each migration's timeline, checks DESIGN.md's invariants and compares the
-// rebuilt state with the live one; --histories also replays the stored workflow histories.
-// Exit status: 0 all good, 3 invariants violated, 4 only the live state or a history differs.
+// the event log, prints each migration's timeline, checks the invariants of docs/architecture.md
+// and compares the rebuilt state with the live one; --histories also replays the stored workflow
+// histories. Exit status: 0 all good, 3 invariants violated, 4 only the live state or a history
+// differs.
 import type { Command } from 'commander';
 import { runAudit } from '../events/audit-run.ts';
 import { replayMigrationHistories, type HistoryReplay } from '../events/history-replay.ts';
@@ -16,7 +17,7 @@ import { auditJson, auditText } from './audit-print.ts';
 export function registerAudit(program: Command): void {
   const audit = program
     .command('audit')
-    .description('check the event log against DESIGN.md invariants and the live state');
+    .description('check the event log against the invariants (docs/architecture.md) and the live state');
   audit
     .command('replay')
     .description(

@@ -58,7 +58,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'audit',
-    summary: 'check the event log against DESIGN.md invariants and the live state',
+    summary: 'check the event log against the invariants (docs/architecture.md) and the live state',
     load: async () => (await import('./audit.ts')).registerAudit,
   },
   {

@@ -1,6 +1,6 @@
-// The audit: the projection's fold with DESIGN.md's invariants checked along the way (what can be
-// seen at the moment an event happens) and at the end of the log (what is left over). Pure: the
-// live system comes in only as the answer to "is this migration still in flight?".
+// The audit: the projection's fold with the invariants of docs/architecture.md checked along the
+// way (what can be seen at the moment an event happens) and at the end of the log (what is left
+// over). Pure: the live system comes in only as the answer to "is this migration still in flight?".
 import {
   apply,
   emptyState,

@@ -1,4 +1,4 @@
-// The rebuilt state against the live one (DESIGN.md invariant 5: replaying the log gives the
+// The rebuilt state against the live one (invariant 5 of docs/architecture.md: replaying the log gives the
 // state of the live system). Each difference names what differs, what the log says (with the
 // event that says it) and what Redis says. Pure; live.ts reads the live side.
 import type { LiveScope, LiveState } from './live.ts';

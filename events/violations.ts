@@ -1,5 +1,5 @@
-// What the audit reports: which of DESIGN.md's invariants an event (or its absence) breaks, in one
-// line, with the events that show it.
+// What the audit reports: which of the invariants of docs/architecture.md an event (or its absence)
+// breaks, in one line, with the events that show it.
 import { plainRef, type EventRef, type SeqRef } from './refs.ts';
 
 export const CHECKS = {

