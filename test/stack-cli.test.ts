@@ -1,34 +1,22 @@
-// exclusive: stops, wipes and starts again the stack every other test uses (the configured one).
-// `ferry stack logs|down|reset` as an operator runs them: logs prints each service's log (one, or
-// all three under headers) and refuses an unknown service in one line; down stops exactly what
-// `stack up` started and a second down finds nothing; reset stops it and wipes the state dir. The
-// stack is up again at the end, as the files after this one need it.
+// `ferry stack logs|down|reset` as an operator runs them, against a private stack of this file's
+// own (a temp state dir and free ports; the configured cache, so nothing is downloaded), so the
+// stack every other file uses is never stopped or wiped: logs prints each service's own log (one,
+// or all three under headers) and refuses bad input in one line; down stops what `stack up`
+// started, by its pid files, and a second down finds nothing; reset stops what runs and wipes the
+// state dir, not the cache. The tests run in order, each on what the one before left. (`stack up`
+// itself, twice and after a down, is test/stack-lifecycle's.)
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import type { Config } from '../infra/config.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
-import { SERVICE_NAMES } from '../infra/stack/service.ts';
-import { serviceLogPath, servicePidFile, stackStatus } from '../infra/stack/stack.ts';
-import { controllerPid } from '../workers/controller/daemon.ts';
-import { ferry, type CliResult } from '../lab/cli.ts';
-import { realStack } from '../lab/stack.ts';
+import { SERVICE_NAMES, type ServiceName } from '../infra/stack/service.ts';
+import { serviceLogPath, servicePidFile, stackServices, startService } from '../infra/stack/stack.ts';
+import type { CliResult } from '../lab/cli.ts';
+import { privateStack, type PrivateStack } from './support/private-stack.ts';
 
+let stack: PrivateStack | undefined;
 let cfg: Config;
-let controllerWasRunning = false;
-
-before(async () => {
-  cfg = await realStack();
-  // The operator's controller would outlive a reset with its pid file wiped: stopped first, and
-  // started again at the end if it ran.
-  controllerWasRunning = controllerPid(cfg) !== undefined;
-  if (controllerWasRunning) await ferry('controller', 'stop');
-});
-
-after(async () => {
-  await ferry('stack', 'up', '--quiet');
-  if (controllerWasRunning) await ferry('controller', 'start');
-});
 
 interface Services {
   services: { name: string; outcome: string }[];
@@ -41,30 +29,48 @@ function services(r: CliResult): Services['services'] {
 
 const outcomes = (s: Services['services']) => Object.fromEntries(s.map((x) => [x.name, x.outcome]));
 const all = (outcome: string) => Object.fromEntries(SERVICE_NAMES.map((n) => [n, outcome]));
+const ferry = (...args: string[]) => stack!.ferry(...args);
 
-/** Every service was started by ferry here (not found running): what down and reset act on. */
-function ownedPids(): number[] {
-  return SERVICE_NAMES.map((name) => {
-    const record = servicePidFile(cfg, name);
-    assert.ok(record, `${name} was started by ferry here (this test needs the stack it owns)`);
-    return record.pid;
-  });
-}
+before(async () => {
+  stack = await privateStack('stack-cli');
+  cfg = stack.cfg;
+  // 'started', not 'external' or 'already running': these are this file's processes, on its ports.
+  assert.deepEqual(outcomes(services(await ferry('stack', 'up', '--json'))), all('started'));
+});
 
-test('stack logs - one service or all three, the last N lines; an unknown service is one line', async () => {
+// Runs even when a test failed: nothing of the private stack outlives the file.
+after(async () => {
+  await stack?.dispose();
+});
+
+/** A line each service writes at start-up that only this stack's instance writes (or its file has). */
+const startLine = (): Record<ServiceName, RegExp> => ({
+  redis: new RegExp(`Running mode=standalone, port=${cfg.redis.port}\\b`),
+  kafka: /\[BrokerServer id=1\] Starting broker/,
+  temporal: new RegExp(`^Temporal Server:\\s+\\S+:${cfg.temporal.port}$`, 'm'),
+});
+
+test("stack logs - each service's own log, one or all three under headers; bad input is one line", async () => {
+  // The last 3 lines of the file (an idle Redis writes nothing in between), and not its start.
   const one = await ferry('stack', 'logs', 'redis', '-n', '3');
   assert.equal(one.status, 0, one.stderr);
-  const lines = one.stdout.trimEnd().split('\n');
-  assert.ok(lines.length >= 1 && lines.length <= 3, `at most 3 lines: ${one.stdout}`);
-  assert.ok(existsSync(serviceLogPath(cfg, 'redis')));
+  const file = readFileSync(serviceLogPath(cfg, 'redis'), 'utf8').trimEnd().split('\n');
+  assert.ok(file.length > 3, `Redis logged more than 3 lines at start-up: ${file.join('\n')}`);
+  assert.equal(one.stdout, `${file.slice(-3).join('\n')}\n`);
 
-  const every = await ferry('stack', 'logs', '-n', '1');
+  // Every header, in order, then that service's log: its start line, and no other's.
+  const every = await ferry('stack', 'logs', '-n', '1000');
   assert.equal(every.status, 0, every.stderr);
-  for (const name of SERVICE_NAMES) {
-    assert.ok(
-      every.stdout.includes(`==> ${name} (${serviceLogPath(cfg, name)}) <==`),
-      `${name} has its header`,
-    );
+  const headers = SERVICE_NAMES.map((n) =>
+    every.stdout.indexOf(`==> ${n} (${serviceLogPath(cfg, n)}) <==\n`),
+  );
+  assert.ok(headers[0] === 0 && headers.every((at, i) => i === 0 || at > headers[i - 1]!), every.stdout);
+  const marks = startLine();
+  for (const [i, name] of SERVICE_NAMES.entries()) {
+    const section = every.stdout.slice(headers[i], headers[i + 1]);
+    for (const other of SERVICE_NAMES) {
+      (other === name ? assert.match : assert.doesNotMatch)(section, marks[other], `${name}'s section`);
+    }
   }
 
   for (const args of [
@@ -78,35 +84,51 @@ test('stack logs - one service or all three, the last N lines; an unknown servic
   }
 });
 
-test('stack down --json - stops exactly what stack up started; a second down finds nothing running', async () => {
-  const pids = ownedPids();
+test('stack down --json - stops each service by its pid file and says so; a second down finds nothing running', async () => {
+  const records = SERVICE_NAMES.map((name) => {
+    const record = servicePidFile(cfg, name);
+    assert.ok(record, `${name} runs under the pid file stack up wrote`);
+    return record;
+  });
   assert.deepEqual(outcomes(services(await ferry('stack', 'down', '--json'))), all('stopped'));
-  for (const pid of pids) assert.equal(processStartTime(pid), undefined, `pid ${pid} is gone`);
-  assert.ok(
-    (await stackStatus(cfg)).every((s) => !s.answers),
-    'nothing answers',
-  );
-  assert.deepEqual(outcomes(services(await ferry('stack', 'down', '--json'))), all('not running'));
+  for (const { pid, startTime, command } of records) {
+    assert.notEqual(processStartTime(pid), startTime, `pid ${pid} (${command.split(' ')[0]}) is gone`);
+  }
+  for (const spec of stackServices(cfg)) {
+    assert.equal(existsSync(spec.pidPath), false, `${spec.name}'s pid file is removed`);
+  }
 
+  assert.deepEqual(outcomes(services(await ferry('stack', 'down', '--json'))), all('not running'));
   const text = await ferry('stack', 'down');
   assert.equal(text.status, 0, text.stderr);
   for (const name of SERVICE_NAMES) assert.match(text.stdout, new RegExp(`^${name}\\s+not running$`, 'm'));
-  assert.deepEqual(outcomes(services(await ferry('stack', 'up', '--json'))), all('started'));
 });
 
-test('stack reset --json - stops the stack and wipes the state dir; stack up starts afresh', async () => {
-  const pids = ownedPids();
+test('stack reset --json - stops what runs, wipes the state dir and keeps the cache', async () => {
+  // Redis alone is started again (a second; the whole stack would be a JVM start more): reset
+  // must stop it by its pid file and find the other two not running.
+  assert.equal((await startService(cfg, 'redis', () => undefined)).outcome, 'started');
+  const redis = servicePidFile(cfg, 'redis');
+  assert.ok(redis, 'Redis runs under a pid file');
+  const cached = readdirSync(cfg.cacheDir);
+  assert.ok(cached.length > 0, `the cache ${cfg.cacheDir} holds the binaries stack up used`);
+
   const r = await ferry('stack', 'reset', '--json');
   assert.equal(r.status, 0, r.stderr);
   const reset = JSON.parse(r.stdout) as Services & { wiped: string };
-  assert.deepEqual(outcomes(reset.services), all('stopped'));
+  assert.deepEqual(outcomes(reset.services), {
+    temporal: 'not running',
+    kafka: 'not running',
+    redis: 'stopped',
+  });
+  assert.notEqual(processStartTime(redis.pid), redis.startTime, `Redis (pid ${redis.pid}) is gone`);
   assert.equal(reset.wiped, cfg.stateDir);
-  assert.equal(existsSync(cfg.stateDir), false, 'the state dir is gone');
-  for (const pid of pids) assert.equal(processStartTime(pid), undefined, `pid ${pid} is gone`);
-
-  assert.deepEqual(outcomes(services(await ferry('stack', 'up', '--json'))), all('started'));
-  assert.ok(
-    (await stackStatus(cfg)).every((s) => s.answers),
-    'every service answers again',
+  assert.equal(existsSync(cfg.stateDir), false, `${cfg.stateDir} is gone`);
+  // Other files may add to the cache meanwhile; nothing in it may go.
+  const left = new Set(readdirSync(cfg.cacheDir));
+  assert.deepEqual(
+    cached.filter((entry) => !left.has(entry)),
+    [],
+    'the cache is kept',
   );
 });
