@@ -34,6 +34,16 @@ test('layers - a host module importing an activity is an error that names the ru
   );
 });
 
+test('layers - a dynamic import() or a re-export that runs up is an error too', async () => {
+  const errors = await layerErrors(
+    'infra/config.ts',
+    "export * from '../protocol/phases.ts';\nexport const load = () => import('../workers/agent/agent.ts');\n",
+  );
+  assert.equal(errors.length, 2, errors.join('\n'));
+  assert.match(errors[0] ?? '', /^infra may not import protocol /);
+  assert.match(errors[1] ?? '', /^infra may not import workers /);
+});
+
 test('layers - shipped code importing test/ is an error, even a type', async () => {
   const errors = await layerErrors(
     'drills/seed.ts',
