@@ -1,4 +1,5 @@
-// The cluster commands as an operator runs them, on the real controller (started if none runs):
+// The cluster commands as an operator runs them, on the real controller (none runs before: the
+// first drain starts it):
 // `ferry status --json`, `ferry drain --json`, the drain mark and `ferry undrain`, `ferry rebalance
 // --json`, and their one-line refusals.
 // exclusive: starts and stops the operator's controller.
@@ -12,13 +13,14 @@ import { CONTROL_TASK_QUEUE, slotsPrefix } from '../workers/controller/queue.ts'
 import type { ClusterStatus } from '../cli/status.ts';
 import type { ClusterOpReport } from '../protocol/cluster.ts';
 import { ferry } from '../lab/cli.ts';
+import { assertControllerRuns, withoutController } from './support/controller.ts';
 import { startCluster, type TestCluster } from '../lab/cluster.ts';
 import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let redis: Redis;
 let cluster: TestCluster;
-let controllerWasRunning = false;
+let restoreController: (() => Promise<void>) | undefined;
 const run = uniqueName('vm-cli');
 const small = [0, 1, 2, 3].map((i) => ({ vm: `${run}-s${i}`, memoryMiB: 32 + 8 * i, dirtyRate: 100 * i }));
 const big = [0, 1, 2, 3].map((i) => ({ vm: `${run}-b${i}`, memoryMiB: 64, dirtyRate: 0 }));
@@ -26,7 +28,7 @@ const big = [0, 1, 2, 3].map((i) => ({ vm: `${run}-b${i}`, memoryMiB: 64, dirtyR
 before(async () => {
   cfg = await realStack();
   redis = createRedis(cfg, 'test-cluster-cli');
-  controllerWasRunning = (await ferry('controller', 'status')).stdout.includes('runs');
+  restoreController = await withoutController();
   cluster = await startCluster(cfg, redis, [
     { address: '127.0.0.85', memoryMiB: 1024 },
     { address: '127.0.0.86', memoryMiB: 1024 },
@@ -40,7 +42,7 @@ before(async () => {
 after(async () => {
   await cluster?.stop();
   redis?.disconnect();
-  if (!controllerWasRunning) await ferry('controller', 'stop');
+  await restoreController?.();
 });
 
 async function status(): Promise<ClusterStatus> {
@@ -66,10 +68,11 @@ test('ferry status --json - hosts with their load, guests with where, state and 
   assert.ok(Array.isArray(s.migrations) && Array.isArray(s.operations));
 });
 
-test('ferry drain --json - every guest moves, the host stays draining until ferry undrain', async () => {
+test('ferry drain --json - starts the controller when none runs; every guest moves, the host stays draining until ferry undrain', async () => {
   const [p, q] = cluster.hosts as [string, string, string];
   const r = await ferry('drain', p, '--to', q, '--json', '--per-source', '3');
   assert.equal(r.status, 0, r.stderr);
+  await assertControllerRuns('ferry drain');
   const report = JSON.parse(r.stdout) as ClusterOpReport;
   assert.deepEqual([report.host, report.moved, report.failed], [p, 4, 0]);
   assert.deepEqual(

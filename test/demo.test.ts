@@ -12,18 +12,21 @@ import { DrainMarks } from '../infra/redis/draining.ts';
 import { placementOf, releasePlacement } from '../infra/redis/placement.ts';
 import { demoPlan } from '../cli/demo-plan.ts';
 import { ferry, ferryWithin } from '../lab/cli.ts';
+import { ensureQemu } from '../lab/qemu.ts';
+import { assertControllerRuns, withoutController } from './support/controller.ts';
 import { realStack, uniqueName } from '../lab/stack.ts';
 
 let cfg: Config;
 let redis: Redis;
-let controllerWasRunning = false;
+let restoreController: (() => Promise<void>) | undefined;
 const prefix = uniqueName('tour');
 const address = '127.0.2.11';
 
 before(async () => {
   cfg = await realStack();
   redis = createRedis(cfg, 'test-demo');
-  controllerWasRunning = (await ferry('controller', 'status')).stdout.includes('runs');
+  ensureQemu(); // CI installs it: the demo must include its real QEMU guest
+  restoreController = await withoutController();
 });
 
 after(async () => {
@@ -38,13 +41,16 @@ after(async () => {
   for (const h of plan.hosts) await ferry('host', 'stop', h.name);
   await new DrainMarks(redis).clear(plan.drain);
   redis?.disconnect();
-  if (!controllerWasRunning) await ferry('controller', 'stop');
+  await restoreController?.();
 });
 
-test('ferry demo - migrations, a drain and an audit with no violation, everything left running', async () => {
+test('ferry demo - starts the controller, migrates (one guest a real QEMU), drains and audits with no violation, everything left running', async () => {
   const r = await ferryWithin(900_000, 'demo', '--prefix', prefix, '--address', address);
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-  const plan = demoPlan({ prefix, address, qemu: r.stdout.includes('one of them a real QEMU') });
+  assert.match(r.stdout, /one of them a real QEMU/, 'QEMU is installed: the demo uses it');
+  assert.match(r.stdout, /controller started \(pid \d+\)/, 'no controller ran: the demo started one');
+  await assertControllerRuns('ferry demo');
+  const plan = demoPlan({ prefix, address, qemu: true });
 
   for (const m of plan.migrations) {
     assert.match(r.stdout, new RegExp(`: ${m.vm} completed: runs on ${m.to};`), `${m.vm} moved`);

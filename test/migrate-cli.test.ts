@@ -5,14 +5,15 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { realStack, uniqueName } from '../lab/stack.ts';
 import { ferry } from '../lab/cli.ts';
+import { assertControllerRuns, withoutController } from './support/controller.ts';
 
 const [hostA, hostB] = [uniqueName('host'), uniqueName('host')];
 const vm = uniqueName('vm');
-let controllerWasRunning = false;
+let restoreController: (() => Promise<void>) | undefined;
 
 before(async () => {
   await realStack();
-  controllerWasRunning = (await ferry('controller', 'status')).stdout.includes('runs');
+  restoreController = await withoutController();
   for (const [h, ip] of [
     [hostA, '127.0.0.21'],
     [hostB, '127.0.0.22'],
@@ -29,13 +30,13 @@ before(async () => {
 after(async () => {
   await ferry('guest', 'kill', vm);
   for (const h of [hostA, hostB]) await ferry('host', 'stop', h);
-  // Stop only a controller this test started.
-  if (!controllerWasRunning) await ferry('controller', 'stop');
+  await restoreController?.();
 });
 
-test('ferry migrate - --json prints the report: completed, phases, downtime, bytes and equal digests', async () => {
+test('ferry migrate - starts the controller when none runs; --json prints the report: completed, phases, downtime, bytes and equal digests', async () => {
   const r = await ferry('migrate', vm, '--to', hostB, '--max-downtime', '400', '--json');
   assert.equal(r.status, 0, r.stderr);
+  await assertControllerRuns('ferry migrate');
   const report = JSON.parse(r.stdout) as {
     migrationId: string;
     outcome: string;
