@@ -1,4 +1,5 @@
-// `ferry host start NAME [--address 127.0.0.x] [--memory MIB] [--data-port P] [--advertise-port P] [--detach]` and `ferry host stop NAME`.
+// `ferry host start NAME [--address 127.0.0.x] [--memory MIB] [--data-port P] [--advertise-port P]
+// [--guest-runner] [--detach]` and `ferry host stop NAME`.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,6 +32,7 @@ interface StartOptions {
   memory?: string;
   dataPort?: string;
   advertisePort?: string;
+  guestRunner?: boolean;
   detach?: boolean;
   json?: boolean;
 }
@@ -45,6 +47,7 @@ export function registerHost(program: Command): void {
     .option('--memory <mib>', 'memory the host offers to guests')
     .option('--data-port <port>', 'listen port of its data plane (default: any free port)')
     .option('--advertise-port <port>', 'data-plane port other hosts are told (a proxy in front of it)')
+    .option('--guest-runner', 'run its emulated guests in one runner process, not a process each')
     .option('--detach', 'run in the background (log and pid file in its state dir)')
     .option(...jsonFlag('{"host", "pid", "taskQueue", "address", "log"} (needs --detach)'))
     .description('start the agent of host NAME')
@@ -55,6 +58,7 @@ export function registerHost(program: Command): void {
         memoryMiB: opts.memory,
         dataPort: opts.dataPort,
         advertisePort: opts.advertisePort,
+        guestRunner: opts.guestRunner,
       });
       if (opts.json && !opts.detach) {
         throw new HostCommandError('--json prints the started agent, so it needs --detach', {
@@ -72,6 +76,7 @@ export function registerHost(program: Command): void {
       const argv = ['--name', args.name, '--address', args.address, '--memory', String(args.memoryMiB)];
       if (args.dataPort !== 0) argv.push('--data-port', String(args.dataPort));
       if (args.advertisePort !== undefined) argv.push('--advertise-port', String(args.advertisePort));
+      if (args.guestRunner) argv.push('--guest-runner');
       if (!opts.detach) {
         const { HostAgent } = await import('../workers/agent/agent.ts');
         const { createLogger } = await import('../infra/logging/logger.ts');

@@ -21,7 +21,8 @@ export interface TwoAgents {
 export async function twoAgents(
   cfg: Config,
   addresses: readonly [string, string],
-  opts: { memoryMiB?: number; prefix?: string } = {},
+  /** guestRunner: the agents run their emulated guests in a guest runner (`--guest-runner`). */
+  opts: { memoryMiB?: number; prefix?: string; guestRunner?: boolean } = {},
 ): Promise<TwoAgents> {
   const prefix = opts.prefix ?? 'host';
   const hosts = [uniqueName(prefix), uniqueName(prefix)] as const;
@@ -31,7 +32,18 @@ export async function twoAgents(
     const address = addressOf.get(host);
     if (!address) throw new Error(`${host} is not one of the two agents (${hosts.join(', ')})`);
     const memory = String(opts.memoryMiB ?? 1024);
-    const r = await ferry('host', 'start', host, '--address', address, '--memory', memory, '--detach');
+    const runner = opts.guestRunner ? ['--guest-runner'] : [];
+    const r = await ferry(
+      'host',
+      'start',
+      host,
+      '--address',
+      address,
+      '--memory',
+      memory,
+      ...runner,
+      '--detach',
+    );
     if (r.status !== 0) throw new Error(`ferry host start ${host}: ${r.stderr.trim()}`);
   };
   const stop = async () => {

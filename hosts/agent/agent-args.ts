@@ -26,5 +26,10 @@ export const AgentArgsSchema = z.object({
    * the listen port: a relay or a drill's link proxy in front of the data plane forwards to it.
    */
   advertisePort: z.coerce.number().int().min(1).max(65535).optional(),
+  /**
+   * Emulated guests run in one guest runner process per host (hosts/guest-sim/runner.ts) instead
+   * of a process each: what a few hundred guests on one machine need. Off by default.
+   */
+  guestRunner: z.boolean().default(false),
 });
 export type AgentArgs = z.infer<typeof AgentArgsSchema>;

@@ -1,16 +1,20 @@
 // The guests one agent runs. Each lives in STATE/hosts/<host>/guests/<vm>/ (guest.json, guest.pid,
 // qmp.sock, guest.log) and runs detached, so it outlives the agent as a QEMU process outlives
-// libvirtd; a restarted agent finds its guests there and reconnects.
+// libvirtd; a restarted agent finds its guests there and reconnects. With a guest runner (the agent's
+// --guest-runner), emulated guests are guests of the host's runner process instead, named by
+// runner-guest.json in place of guest.pid; either way the agent holds a GuestProcess.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startDaemon } from '../../infra/process/daemon.ts';
 import { tailFile } from '../../infra/process/log-tail.ts';
-import { isSameProcessAlive, readLivePidFile, type PidRecord } from '../../infra/process/pid-file.ts';
+import { readLivePidFile, type PidRecord } from '../../infra/process/pid-file.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { QmpClient } from '../qmp/client.ts';
 import { GUEST_EXISTS, GUEST_START_FAILED, GUEST_UNKNOWN, GuestError } from './errors.ts';
 import { emulatedSpecOf, guestCommand } from './guest-command.ts';
+import { OsGuestProcess, type GuestProcess } from './guest-process.ts';
+import type { GuestRunner } from './guest-runner.ts';
 import type { GuestStandby } from './guest-standby.ts';
 import {
   GuestDefinitionSchema,
@@ -25,12 +29,9 @@ const QMP_CONNECT_MS = 20_000;
 const EXIT_CHECK_MS = 100;
 /** How long describe() waits for a guest's run state. */
 const DESCRIBE_QMP_MS = 1000;
-/** After SIGKILL: how often to check that the process is gone (it takes a few ms). */
-const KILL_CHECK_MS = 5;
-
 interface Running {
   def: GuestDefinition;
-  pid: PidRecord;
+  proc: GuestProcess;
   qmp: QmpClient;
 }
 
@@ -48,6 +49,10 @@ export class GuestManager {
   onChanged: (() => Promise<void>) | undefined;
   /** A process started ahead of need that the next emulated guest adopts (the agent sets it). */
   standby: GuestStandby | undefined;
+  /** The host's guest runner, if one runs: its guests are reattached after a restart. */
+  runner: GuestRunner | undefined;
+  /** Whether new emulated guests start in the runner (the agent's --guest-runner). */
+  startInRunner = false;
   /** Notices guests whose process ended by itself (quit, crash, a failed incoming migration). */
   private readonly watcher = setInterval(() => this.reapExited(), WATCH_MS).unref();
 
@@ -65,6 +70,8 @@ export class GuestManager {
       dir,
       def: join(dir, 'guest.json'),
       pid: join(dir, 'guest.pid'),
+      /** A runner guest's runner and number (guest-runner.ts), in place of the pid file. */
+      runnerGuest: join(dir, 'runner-guest.json'),
       qmp: join(dir, 'qmp.sock'),
       log: join(dir, 'guest.log'),
       /** Where an incoming guest listens (migrate-incoming) and an outgoing one connects (migrate). */
@@ -84,24 +91,23 @@ export class GuestManager {
     rmSync(p.dir, { recursive: true, force: true });
     mkdirSync(p.dir, { recursive: true });
     writeFileSync(p.def, JSON.stringify(def) + '\n');
-    const { command, args } = await guestCommand(def, p.qmp, this.imageCacheDir);
+    const runner = def.kind === 'emulated' && this.startInRunner ? this.runner : undefined;
+    const launch = runner
+      ? () => runner.start(emulatedSpecOf(def, p.qmp), p)
+      : await this.processLaunch(def, p);
     this.outbox.record({
       type: 'guest.defined',
       vm: def.vm,
       migrationId,
       data: { kind: def.kind, memoryMiB: def.memoryMiB, incoming: def.incoming },
     });
-    let pid: PidRecord | undefined;
+    let proc: GuestProcess | undefined;
     let qmp: QmpClient;
     try {
-      if (def.kind === 'emulated' && this.standby) {
-        pid = await this.standby.adopt(emulatedSpecOf(def, p.qmp), { log: p.log, pid: p.pid });
-      }
-      pid ??= startDaemon({ command, args, logPath: p.log, pidPath: p.pid });
-      qmp = await this.connect(def.vm, pid);
+      proc = await launch();
+      qmp = await this.connect(def.vm, proc);
     } catch (err) {
-      pid ??= readLivePidFile(p.pid);
-      if (pid && isSameProcessAlive(pid)) process.kill(pid.pid, 'SIGKILL');
+      await proc?.kill();
       const lastLine = tailFile(p.log, 1) || '(empty)'; // read before its directory goes
       rmSync(p.dir, { recursive: true, force: true });
       throw new GuestError(
@@ -112,17 +118,51 @@ export class GuestManager {
         { cause: err, hint: `its last log line: ${lastLine}` },
       );
     }
-    this.guests.set(def.vm, { def, pid, qmp });
+    this.guests.set(def.vm, { def, proc, qmp });
     this.watchRunState(def.vm, qmp);
     await this.onChanged?.();
     this.outbox.record({
       type: 'guest.started',
       vm: def.vm,
       migrationId,
-      data: { pid: pid.pid, paused: def.paused || def.incoming },
+      data: { pid: proc.pid, paused: def.paused || def.incoming },
     });
-    this.log.info('guest started', { vm: def.vm, kind: def.kind, pid: pid.pid, memoryMiB: def.memoryMiB });
-    return { pid: pid.pid };
+    this.log.info('guest started', { vm: def.vm, kind: def.kind, pid: proc.pid, memoryMiB: def.memoryMiB });
+    return { pid: proc.pid };
+  }
+
+  /**
+   * How a guest that is a process of its own starts: the standby adopted, or a new process; its
+   * command is made first, so a bad definition fails before anything is recorded. On failure,
+   * nothing it started is left running.
+   */
+  private async processLaunch(
+    def: GuestDefinition,
+    p: ReturnType<GuestManager['paths']>,
+  ): Promise<() => Promise<GuestProcess>> {
+    const { command, args } = await guestCommand(def, p.qmp, this.imageCacheDir);
+    return async () => {
+      try {
+        let pid: PidRecord | undefined;
+        if (def.kind === 'emulated' && this.standby) {
+          pid = await this.standby.adopt(emulatedSpecOf(def, p.qmp), { log: p.log, pid: p.pid });
+        }
+        pid ??= startDaemon({ command, args, logPath: p.log, pidPath: p.pid });
+        return new OsGuestProcess(pid);
+      } catch (err) {
+        const left = readLivePidFile(p.pid);
+        if (left) await new OsGuestProcess(left).kill();
+        throw err;
+      }
+    };
+  }
+
+  /** After an agent restart: the process of the guest in `p`, if it still runs. */
+  private async reattach(p: ReturnType<GuestManager['paths']>): Promise<GuestProcess | undefined> {
+    const pid = readLivePidFile(p.pid);
+    if (pid) return new OsGuestProcess(pid);
+    if (!existsSync(p.runnerGuest)) return undefined;
+    return this.runner?.reattach(p.runnerGuest);
   }
 
   /** After an agent restart: reconnect to every guest whose process still runs; forget the dead. */
@@ -132,20 +172,20 @@ export class GuestManager {
     const lost: string[] = [];
     for (const vm of existsSync(root) ? readdirSync(root).sort() : []) {
       const p = this.paths(vm);
-      const pid = readLivePidFile(p.pid);
+      const proc = await this.reattach(p);
       const def = GuestDefinitionSchema.safeParse(safeJson(p.def));
-      if (!pid || !def.success) {
+      if (!proc || !def.success) {
         lost.push(vm);
         rmSync(p.dir, { recursive: true, force: true });
         if (def.success) this.onGone?.(vm, def.data);
         this.outbox.record({ type: 'guest.stopped', vm, data: { reason: 'gone when the agent restarted' } });
         continue;
       }
-      const qmp = await this.connect(vm, pid);
+      const qmp = await this.connect(vm, proc);
       const { status } = await qmp.execute('query-status');
-      this.guests.set(vm, { def: def.data, pid, qmp });
+      this.guests.set(vm, { def: def.data, proc, qmp });
       this.watchRunState(vm, qmp);
-      this.outbox.record({ type: 'guest.reconnected', vm, data: { pid: pid.pid, status } });
+      this.outbox.record({ type: 'guest.reconnected', vm, data: { pid: proc.pid, status } });
       reconnected.push(vm);
     }
     this.log.info('guests recovered', { reconnected: reconnected.length, lost: lost.length });
@@ -188,7 +228,7 @@ export class GuestManager {
       vm: g.def.vm,
       kind: g.def.kind,
       memoryMiB: g.def.memoryMiB,
-      pid: g.pid.pid,
+      pid: g.proc.pid,
     }));
   }
 
@@ -216,17 +256,16 @@ export class GuestManager {
     return [...this.guests.values()].reduce((sum, g) => sum + g.def.memoryMiB, 0);
   }
 
-  /** SIGKILL by pid (as libvirt's qemuProcessKill), then forget the guest and say why. */
+  /** SIGKILL (as libvirt's qemuProcessKill) or its runner's kill, then forget it and say why. */
   async kill(vm: string, reason: string, migrationId: string | null = null): Promise<void> {
     const g = this.get(vm);
     this.guests.delete(vm); // from here on the exit watcher leaves it alone
     g.qmp.close();
-    if (isSameProcessAlive(g.pid)) process.kill(g.pid.pid, 'SIGKILL');
-    while (isSameProcessAlive(g.pid)) await sleep(KILL_CHECK_MS);
+    await g.proc.kill();
     this.forget(vm);
     this.onGone?.(vm, g.def);
     this.outbox.record({ type: 'guest.killed', vm, migrationId, data: { reason } });
-    this.log.warn('guest killed', { vm, pid: g.pid.pid, reason });
+    this.log.warn('guest killed', { vm, pid: g.proc.pid, reason });
     await this.onChanged?.();
   }
 
@@ -251,13 +290,13 @@ export class GuestManager {
 
   private reapExited(): void {
     for (const [vm, g] of this.guests) {
-      if (isSameProcessAlive(g.pid)) continue;
+      if (g.proc.alive()) continue;
       g.qmp.close();
       const log = tailFile(this.paths(vm).log, 1);
       this.forget(vm);
       this.onGone?.(vm, g.def);
       this.outbox.record({ type: 'guest.stopped', vm, data: { reason: 'its process exited' } });
-      this.log.warn('guest process exited', { vm, pid: g.pid.pid, lastLog: log });
+      this.log.warn('guest process exited', { vm, pid: g.proc.pid, lastLog: log });
       void this.onChanged?.();
     }
   }
@@ -274,10 +313,10 @@ export class GuestManager {
   }
 
   /** Connects to the guest's QMP socket, giving up early if the process dies while we wait. */
-  private async connect(vm: string, pid: PidRecord): Promise<QmpClient> {
+  private async connect(vm: string, proc: GuestProcess): Promise<QmpClient> {
     let connected = false;
     const exited = (async (): Promise<never> => {
-      while (!connected && isSameProcessAlive(pid)) await sleep(EXIT_CHECK_MS);
+      while (!connected && proc.alive()) await sleep(EXIT_CHECK_MS);
       throw new Error('the guest process exited');
     })();
     // Not awaited once connected: the watcher ends at its next check, and Prepare must not wait

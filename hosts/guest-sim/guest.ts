@@ -39,6 +39,7 @@ export class EmulatedGuest {
   private readonly listeners = new Set<GuestEventListener>();
   private timer: NodeJS.Timeout | null = null;
   private lastTick = 0;
+  private killed = false;
 
   constructor(
     readonly spec: ResolvedGuestSpec,
@@ -100,7 +101,23 @@ export class EmulatedGuest {
     this.stopTicking();
   }
 
+  /**
+   * The guest is killed (its runner's `kill`, the SIGKILL of a guest that shares a process): no
+   * tick, event or exit from here on, its migration streams torn down; its RAM goes with the
+   * object. Nothing is flushed and no SHUTDOWN is sent, as with a process that is killed.
+   */
+  kill(): void {
+    this.killed = true;
+    this.exit = () => undefined;
+    this.listeners.clear();
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.outgoing?.cancel();
+    this.incoming?.close();
+  }
+
   private startTicking(): void {
+    if (this.killed) return;
     this.lastTick = performance.now();
     this.timer = setInterval(() => this.tick(), TICK_MS);
   }

@@ -7,6 +7,12 @@ import { parseGuestSpec } from './spec.ts';
 import type { EmulatedGuestSpec } from './spec.ts';
 
 const MAIN = await runnable(import.meta.url, './main.ts');
+const RUNNER = await runnable(import.meta.url, './runner.ts');
+
+/** A guest runner (runner.ts) listening on `socket` for its agent. */
+export function guestRunnerCommand(socket: string): { command: string; args: string[] } {
+  return { command: process.execPath, args: [RUNNER, '--socket', socket] };
+}
 
 /**
  * An emulated guest process that waits on `socket` for its spec (hosts/guest-sim/standby.ts),

@@ -5,17 +5,10 @@
 // Exit code 2: a bad spec.
 import { isFerryError } from '../../errors/ferry-error.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
-import { EmulatedGuest } from './guest.ts';
-import { dispatch } from './qmp-commands.ts';
-import { QmpServer } from './qmp-server.ts';
+import { serveGuest } from './serve.ts';
 import { parseGuestArgv } from './spec.ts';
 import { awaitAdoption, type Adoption } from './standby.ts';
 import type { ResolvedGuestSpec } from './spec.ts';
-
-/** What the greeting says: QEMU 7.2's QMP, packaged as the emulated guest. */
-const GREETING = {
-  QMP: { version: { qemu: { micro: 0, minor: 2, major: 7 }, package: 'ferry-guest-sim' }, capabilities: [] },
-};
 
 process.stdout.on('error', () => undefined);
 process.stderr.on('error', () => undefined);
@@ -36,14 +29,7 @@ try {
 }
 
 const log = createLogger(`guest-sim/${spec.name}`, spec.logLevel);
-const guest = new EmulatedGuest(spec, log);
-const server = new QmpServer({
-  path: spec.qmpSocket,
-  greeting: GREETING,
-  dispatch: (command, args) => dispatch(guest, command, args),
-  log,
-});
-guest.onEvent((event, data) => server.broadcast(event, data));
+const { guest, server } = serveGuest(spec, log);
 
 let exiting = false;
 guest.exit = (code, reason) => {

@@ -72,6 +72,14 @@ export class QmpServer {
     for (const s of this.sessions) s.socket.destroy();
   }
 
+  /** Stops at once, as a killed process's sockets do: nothing queued is sent. */
+  destroy(): void {
+    this.server?.close();
+    removeFile(this.options.path);
+    for (const s of this.sessions) s.socket.destroy();
+    this.sessions.clear();
+  }
+
   private accept(socket: Socket): void {
     const session: Session = { socket, negotiated: false, buffer: '', queue: Promise.resolve() };
     this.sessions.add(session);

@@ -68,6 +68,7 @@ const BUNDLES = {
   agent: join('workers', 'agent', 'main.ts'),
   controller: join('workers', 'controller', 'main.ts'),
   guest: join('hosts', 'guest-sim', 'main.ts'),
+  'guest-runner': join('hosts', 'guest-sim', 'runner.ts'),
 };
 /**
  * Packages left to node_modules: Temporal's (the worker is native code, and the client's classes
@@ -153,7 +154,8 @@ export async function runnable(fromUrl, relativeTs) {
 }
 
 /**
- * The bundle of one of ferry's processes (`cli`, `agent`, `controller`, `guest`) in `build`.
+ * The bundle of one of ferry's processes (`cli`, `agent`, `controller`, `guest`, `guest-runner`)
+ * in `build`.
  * @param {Build} build
  * @param {string} name
  */

@@ -30,6 +30,7 @@ import { createRedis } from '../../infra/redis/client.ts';
 import { workflowBundle } from '../../infra/temporal/workflow-bundle.ts';
 import { connectWorker } from '../../infra/temporal/connect-worker.ts';
 import { TunnelListener } from '../../hosts/tunnel/index.ts';
+import { GuestRunner } from '../../hosts/agent/guest-runner.ts';
 import { GuestStandby } from '../../hosts/agent/guest-standby.ts';
 import { GuestManager } from '../../hosts/agent/guests.ts';
 import { hostStateDir, loadOrCreateIdentity, type HostIdentity } from '../../hosts/agent/identity.ts';
@@ -49,6 +50,8 @@ export interface HostAgentOptions {
   dataPort?: number;
   /** The data-plane port other hosts are told, when a proxy stands in front of the listener. */
   advertisePort?: number;
+  /** Emulated guests run in one guest runner process (hosts/guest-sim/runner.ts), not one each. */
+  guestRunner?: boolean;
 }
 
 export class HostAgent {
@@ -97,10 +100,20 @@ export class HostAgent {
     const autokill = new AutokillLeases(redis);
     // A guest that is gone (killed, crashed, quit) gives up the disk leases it still holds.
     guests.onGone = (vm, def) => void releaseIfHeld(diskLeases, leases, options.name, vm, def.disks, log);
+    // The host's guest runner: started if asked for, else only reconnected to if one still runs
+    // (its guests are this host's guests, whatever the agent is started with now).
+    guests.runner = await GuestRunner.open(
+      join(dir, 'guest-runner'),
+      log.child('runner'),
+      !!options.guestRunner,
+    );
+    guests.startInRunner = !!options.guestRunner;
     const recovered = await guests.recover();
-    // After recovery, so a standby is never taken for a guest: the next emulated guest adopts it.
-    guests.standby = new GuestStandby(join(dir, 'standby'), log.child('standby'));
-    guests.standby.refill();
+    if (!options.guestRunner) {
+      // After recovery, so a standby is never taken for a guest: the next emulated guest adopts it.
+      guests.standby = new GuestStandby(join(dir, 'standby'), log.child('standby'));
+      guests.standby.refill();
+    }
     const tunnels = await TunnelListener.listen({ host: options.address, port: options.dataPort ?? 0 });
     const advertisedPort = options.advertisePort ?? tunnels.address.port;
     const reaper = new AutokillReaper({
@@ -282,6 +295,7 @@ export class HostAgent {
     await this.tunnels.close();
     this.guests.detachAll();
     this.guests.standby?.stop();
+    this.guests.runner?.close();
     await this.registry.deregister(this.options.name).catch(() => undefined);
     this.redis.disconnect();
     await this.shipper.drain(5000);

@@ -17,6 +17,7 @@ try {
       memory: { type: 'string' },
       'data-port': { type: 'string' },
       'advertise-port': { type: 'string' },
+      'guest-runner': { type: 'boolean' },
     },
     strict: true,
   });
@@ -26,6 +27,7 @@ try {
     memoryMiB: values.memory,
     dataPort: values['data-port'],
     advertisePort: values['advertise-port'],
+    guestRunner: values['guest-runner'],
   });
   const log = createLogger(`agent ${args.name}`);
   const agent = await HostAgent.start(loadConfig(), args, log);
