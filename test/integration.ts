@@ -43,6 +43,9 @@ const LONGEST_FIRST = [
   'agent-migration-faults',
   'drill-redis-loss',
   'migrate-restarts',
+  'agent-recovery',
+  'migration-cli',
+  'rebalance-faults',
 ];
 const rank = (f: string) => {
   const i = LONGEST_FIRST.indexOf(basename(f, '.test.ts'));
