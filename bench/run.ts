@@ -23,6 +23,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   replay: async () => (await import('./replay.ts')).default,
   overhead: async () => (await import('./overhead.ts')).default,
   recovery: async () => (await import('./recovery.ts')).default,
+  scale: async () => (await import('./scale.ts')).default,
 };
 
 try {
