@@ -51,7 +51,9 @@ export async function startTestController(cfg: Config): Promise<TestController> 
         const p = await handle.query(progress);
         if (until(p)) return p;
         if (Date.now() > deadline)
-          throw new Error(`migration never reached the awaited state: ${JSON.stringify(p)}`);
+          throw new Error(
+            `${handle.workflowId} did not reach ${until.toString()} within ${timeoutMs} ms: ${JSON.stringify(p)}`,
+          );
         await new Promise((r) => setTimeout(r, 100));
       }
     },

@@ -60,7 +60,10 @@ async function readAll(expected: number): Promise<FerryEvent[]> {
     },
   });
   const deadline = Date.now() + 60_000;
-  while (new Set(got.map((e) => e.id)).size < expected && Date.now() < deadline) await sleep(100);
+  while (new Set(got.map((e) => e.id)).size < expected) {
+    assert.ok(Date.now() < deadline, `${expected} events of ${host} within 60 s (${got.length} read)`);
+    await sleep(100);
+  }
   await sleep(500); // late duplicates, if any, arrive too
   await consumer.disconnect();
   return got;

@@ -70,7 +70,11 @@ async function killAgent(host: string): Promise<void> {
   const agent = readLivePidFile(join(hostStateDir(cfg.stateDir, host), 'agent.pid'));
   assert.ok(agent, `the agent of ${host} runs`);
   process.kill(agent.pid, 'SIGKILL');
-  while (isSameProcessAlive(agent)) await new Promise((r) => setTimeout(r, 50));
+  const deadline = Date.now() + 10_000;
+  while (isSameProcessAlive(agent)) {
+    assert.ok(Date.now() < deadline, `the SIGKILLed agent of ${host} (pid ${agent.pid}) is gone within 10 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 test('migrate - the destination agent is SIGKILLed during Perform: rolled back, the restarted agent kills the half-loaded guest', async () => {

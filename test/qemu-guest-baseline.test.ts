@@ -46,8 +46,16 @@ void test('qemu guest baseline - a 256 MiB guest migrates directly, uncapped, wi
   });
   started.push(destination);
   // Let the guest fill its working set, so the baseline carries 64 MiB of real pages.
-  for (let passes = 0; passes < 1; await sleep(200)) {
-    passes = (await readQemuGuestProgress(source.qmp, dir).catch(() => undefined))?.passes ?? 0;
+  // Until the guest program runs its status block is not in RAM yet: a failed read is retried.
+  const filledBy = Date.now() + 60_000;
+  for (let passes = 0, last = 'nothing read'; passes < 1; await sleep(200)) {
+    assert.ok(Date.now() < filledBy, `the guest completed a pass over its working set within 60 s (${last})`);
+    const read = await readQemuGuestProgress(source.qmp, dir).then(
+      (p) => p,
+      (err: Error) => err,
+    );
+    if (read instanceof Error) last = read.message;
+    else [passes, last] = [read.passes, `${read.pagesWritten} pages written`];
   }
 
   const began = performance.now();

@@ -34,7 +34,7 @@ startOfFile.catch(() => undefined);
 
 /**
  * The events matching `keep` (recorded since this file was loaded), first copy of each, in log order, read until `done(events)` holds
- * (or 30 s pass), then a moment longer so late duplicates would show.
+ * (failing after `timeoutMs`, saying what was awaited), then a moment longer so late duplicates would show.
  */
 export async function readEvents(
   cfg: Config,
@@ -66,7 +66,15 @@ export async function readEvents(
       consumer.seek({ topic: EVENTS_TOPIC, partition, offset: String(offset) });
     }
     const deadline = Date.now() + timeoutMs;
-    while (!done(events) && Date.now() < deadline) await sleep(100);
+    while (!done(events)) {
+      if (Date.now() > deadline) {
+        const got = events.map((e) => `${e.type}@${e.host}`).join(', ');
+        throw new Error(
+          `the events awaited (${done.toString()}) did not arrive within ${timeoutMs} ms; got: ${got}`,
+        );
+      }
+      await sleep(100);
+    }
     await sleep(500);
     return events;
   } finally {
