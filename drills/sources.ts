@@ -1,10 +1,10 @@
 // Where the drills' faults and agent links come from besides the faults of drills/. Every drill
 // agent starts through its host's links (drills/links.ts: its Redis and Temporal through proxies
 // the drill holds, its data plane behind a third), so the network and stream faults act on
-// exactly that host. The catalog takes these faults as a list: the stream cut at an offset, a byte
-// of a page of its final pass flipped, a slow link, each host partitioned for longer than the leases, and Redis with its data
-// lost — the last only against a Redis of the drill's own (FERRY_REDIS_PORT other than the
-// default), since it wipes everyone's jobs and leases on a shared stack.
+// exactly that host. The catalog takes these faults as a list: the stream cut at an offset, one
+// byte of it flipped, a slow link, each host partitioned for longer than the leases, and Redis
+// with its data lost — the last only against a Redis of the drill's own (FERRY_REDIS_PORT other
+// than the default), since it wipes everyone's jobs and leases on a shared stack.
 import { DEFAULT_REDIS_PORT, type Config } from '../infra/config.ts';
 import type { LinksProvider } from './cluster.ts';
 import type { DrillFault } from './catalog.ts';

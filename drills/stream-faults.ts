@@ -71,37 +71,54 @@ export function streamCut(
 }
 
 /**
+ * Where stream-corrupt flipped its byte: in a page it followed the stream to, or (armed once the
+ * stream was under way, as `ferry drill` arms it in Perform) at the next byte, unfollowed.
+ */
+export type StreamFlip = PageFlip | { connectionOffset: number; section: 'unfollowed' };
+
+/**
  * One byte of the stream to the destination flipped inside the data of a RAM page that no later
  * pass sends again (drills/page-flip.ts): by default the first page of the final pass, sent after
  * the source stopped; `pass: 'any'` for a guest paused before the migration. The byte's index in
  * the page (and for `any` which page) comes from `seed`. Such a flip is never healed by a re-sent
  * page nor caught by the parser: only the memory digests at Finish can catch it, so the migration
- * must roll back with Finish's MemoryMismatch. inject() returns once the flipped byte passed (with
- * where it fell), and fails if the stream ended without a page that fits.
+ * must roll back with Finish's MemoryMismatch. That needs the stream from its first byte, so the
+ * fault is injected before the stream starts (Begin or Prepare); injected once it is under way,
+ * it cannot tell records apart and flips the next byte, which a later pass may heal or the parser
+ * may catch (what `ferry drill`'s verdict for it accepts). inject() returns once the flipped byte
+ * passed, and fails if the stream ended without a page that fits.
  */
 export function streamCorrupt(
   opts: { seed?: number; pass?: FlipPass; armTimeoutMs?: number } = {},
-): Fault & { readonly seed: number; readonly flipped: () => PageFlip | null } {
+): Fault & { readonly seed: number; readonly flipped: () => StreamFlip | null } {
   const seed = opts.seed ?? 1;
   const pass = opts.pass ?? 'final';
-  let flipper: PageFlipper | null = null;
+  let flip: StreamFlip | null = null;
   return {
     name: 'stream-corrupt',
     description: `one byte of a page of the ${pass === 'final' ? 'final pass' : 'stream'} to the destination is flipped (seed ${seed})`,
     seed,
-    flipped: () => flipper?.chosen ?? null,
+    flipped: () => flip,
     async inject(target) {
       const links = await linksOfHost(target.redis, target.destination);
       const ms = opts.armTimeoutMs ?? DEFAULT_ARM_TIMEOUT_MS;
+      flip = null;
       // One flipper for the first connection that shows a chunk: the migration's tunnel.
       let connection: number | null = null;
+      let flipper: PageFlipper | null = null;
       let missed!: (err: Error) => void;
       const miss = new Promise<never>((_, reject) => (missed = reject));
-      const choose: CorruptionChooser = (chunk, _offset, conn) => {
+      const choose: CorruptionChooser = (chunk, offset, conn) => {
+        if (connection === null && offset > 0) {
+          connection = conn;
+          flip = { connectionOffset: offset, section: 'unfollowed' };
+          return offset;
+        }
         connection ??= conn;
         if (conn !== connection) return undefined;
         flipper ??= new PageFlipper(seed, pass);
         const at = flipper.inspect(chunk);
+        if (flipper.chosen) flip = flipper.chosen;
         if (flipper.missed) {
           links.dataPlane.disarm();
           missed(

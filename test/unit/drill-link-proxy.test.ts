@@ -134,6 +134,35 @@ test('link proxy - corruptAt flips exactly the one byte at the offset', async ()
   }
 });
 
+test('link proxy - corruptWhere shows each chunk of a connection in order from its start, and flips the byte it picks', async () => {
+  const proxy = await open(sinkPort, 'sink-choose');
+  try {
+    const seen: { offset: number; length: number; connection: number }[] = [];
+    const pick = 123_457;
+    const fired = proxy.corruptWhere((chunk, offset, connection) => {
+      seen.push({ offset, length: chunk.length, connection });
+      return pick >= offset && pick < offset + chunk.length ? pick : undefined;
+    });
+    const before = received.length;
+    const s = await dial(proxy);
+    const data = randomBytes(200_000);
+    s.write(data);
+    assert.deepEqual(await fired, { rule: 'corrupt', offset: pick, connection: seen[0]!.connection });
+    await waitUntil(() => Buffer.concat(received[before] ?? []).length === data.length, 'all bytes arrived');
+    const got = Buffer.concat(received[before]!);
+    assert.deepEqual(
+      [...got.keys()].filter((i) => got[i] !== data[i]),
+      [pick],
+    );
+    assert.equal(seen[0]!.offset, 0, 'from the first byte');
+    for (let i = 1; i < seen.length; i++)
+      assert.equal(seen[i]!.offset, seen[i - 1]!.offset + seen[i - 1]!.length);
+    s.destroy();
+  } finally {
+    await proxy.close();
+  }
+});
+
 test('link proxy - a throttle holds the stream back until lifted', async () => {
   const proxy = await open(sinkPort, 'sink-throttle');
   try {
