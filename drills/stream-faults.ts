@@ -96,7 +96,7 @@ export function streamCorrupt(
   let flip: StreamFlip | null = null;
   return {
     name: 'stream-corrupt',
-    description: `one byte of a page of the ${pass === 'final' ? 'final pass' : 'stream'} to the destination is flipped (seed ${seed})`,
+    description: `one byte of a page of the ${pass === 'final' ? 'final pass' : 'stream'} to the destination is flipped (seed ${seed}; armed mid-stream, the next byte)`,
     seed,
     flipped: () => flip,
     async inject(target) {
