@@ -7,7 +7,6 @@ import type { GuestManager } from '../hosts/agent/guests.ts';
 import type { HostGuest } from '../hosts/agent/host-guest.ts';
 import type { GuestLeases } from '../hosts/agent/recorded-leases.ts';
 import type { JobStore } from '../infra/redis/jobs.ts';
-import type { HostOperation } from '../protocol/host-operations.ts';
 import { asPhase } from './migration/refuse.ts';
 
 export interface HostActivityDeps {
@@ -89,7 +88,3 @@ export function createHostActivities(deps: HostActivityDeps) {
 }
 
 export type HostActivities = ReturnType<typeof createHostActivities>;
-
-/** Every host activity is a host operation the workflow knows, and every one it knows is here. */
-type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const _operationsMatch: Exactly<keyof HostActivities, HostOperation> = true;

@@ -34,11 +34,15 @@ import { GuestRunner } from '../../hosts/agent/guest-runner.ts';
 import { GuestStandby } from '../../hosts/agent/guest-standby.ts';
 import { GuestManager } from '../../hosts/agent/guests.ts';
 import { hostStateDir, loadOrCreateIdentity, type HostIdentity } from '../../hosts/agent/identity.ts';
+import type { AgentOperation } from '../../protocol/host-operations.ts';
 import { hostTaskQueue } from '../../protocol/task-queues.ts';
 import { Outbox } from '../../hosts/outbox/outbox.ts';
 import { RedisEpoch, reassertAfterLoss } from '../../hosts/agent/redis-epoch.ts';
 import { HEARTBEAT_MS, HostRegistry } from '../../hosts/agent/registration.ts';
 import { Shipper } from '../../hosts/outbox/shipper.ts';
+
+/** true only when A and B are the same union of names. */
+type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 
 export interface HostAgentOptions {
   name: string;
@@ -173,16 +177,20 @@ export class HostAgent {
         await client.workflow.getHandle(migrationId).signal(reportTransfer, progress);
       },
     };
+    const activities = {
+      ...createHostActivities({ host: options.name, guests, jobs, leases }),
+      ...createSourceActivities(phaseDeps),
+      ...createDestinationActivities(phaseDeps),
+    };
+    // The hostOperation workflow refuses a name outside protocol/host-operations.ts: it must list
+    // exactly what is registered here.
+    const _sameOperations: Exactly<keyof typeof activities, AgentOperation> = true;
     const worker = await Worker.create({
       connection,
       namespace: cfg.temporal.namespace,
       taskQueue: hostTaskQueue(options.name),
       workflowBundle: await workflowBundle(),
-      activities: {
-        ...createHostActivities({ host: options.name, guests, jobs, leases }),
-        ...createSourceActivities(phaseDeps),
-        ...createDestinationActivities(phaseDeps),
-      },
+      activities,
     });
     const agent = new HostAgent(
       identity,
