@@ -191,9 +191,10 @@ test('agent migration faults - a byte flipped in a page in flight never runs: ro
   assert.equal(again.digests.destination, again.digests.source);
 });
 
-test('agent migration faults - the stream cut at a random offset fails cleanly on both sides', async () => {
+test('agent migration faults - the stream cut at a seeded offset fails cleanly on both sides', async (t) => {
   const { vm } = await startWrittenGuest();
   const cutAt = 4096 + new Prng(FAULT_SEED + 1).below(4 * 1024 * 1024);
+  t.diagnostic(`seed ${FAULT_SEED + 1}: the stream is cut at byte ${cutAt}`);
   let forwarded = 0;
   const { proxy, via } = await faultyProxy((chunk, offset) => {
     const keep = Math.max(0, Math.min(chunk.length, cutAt - offset));
