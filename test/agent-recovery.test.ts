@@ -45,13 +45,23 @@ after(async () => {
   redis?.disconnect();
 });
 
-/** A guest on the source, a migration of it held before `phase`; the guest's process, to follow. */
-async function heldBefore(phase: PhaseName) {
+/**
+ * A guest on the source, a migration of it held before `phase`; the guest's process, to follow.
+ * `autokillTtlMs`: how long the incoming guest outlives its lease's keepalive (a destination
+ * agent that is killed and restarted must be back well within it, on a loaded machine too).
+ */
+async function heldBefore(phase: PhaseName, autokillTtlMs?: number) {
   const vm = uniqueName('vm');
   const pid = await agents.startGuest(vm, '--memory', '32', '--dirty-rate', '200');
   const started = processStartTime(pid);
   const { source, destination } = agents;
-  const handle = await ctl.start({ vm, source, destination, holdBefore: [phase] });
+  const handle = await ctl.start({
+    vm,
+    source,
+    destination,
+    holdBefore: [phase],
+    ...(autokillTtlMs ? { autokillTtlMs } : {}),
+  });
   await ctl.waitFor(handle, (p) => p.state === 'held');
   return {
     vm,
@@ -149,7 +159,7 @@ test('agent recovery - confirm3: Confirm had begun, so the restarted source kill
 
 test('agent recovery - an incoming guest whose Finish had taken the disk leases is left to the controller, and the retried Finish completes', async () => {
   const { source, destination } = agents;
-  const { vm, handle, migrationId } = await heldBefore('finish');
+  const { vm, handle, migrationId } = await heldBefore('finish', 45_000);
   assert.equal((await jobs.get(vm, destination))?.phase, 'prepare');
   await killAgent(destination);
   // dstFinish's steps up to the resume, as the dead agent would have taken them: the phase, the
