@@ -14,6 +14,7 @@ import { hostStateDir } from '../hosts/agent/identity.ts';
 import { GUEST_NUMBERS } from '../hosts/guest-sim/runner-protocol.ts';
 import { QmpClient } from '../hosts/qmp/client.ts';
 import { twoAgents, type TwoAgents } from '../lab/agents.ts';
+import { ferry } from '../lab/cli.ts';
 import { startTestController, type TestController } from '../lab/migrate.ts';
 import { realStack, uniqueName } from '../lab/stack.ts';
 
@@ -50,7 +51,7 @@ async function untilGone(host: string, vm: string): Promise<void> {
   }
 }
 
-test('guest runner - one runner hosts the guests; killing one leaves the others running with their memory, and a guest that quits is noticed', async () => {
+test('guest runner - one runner hosts the guests; killing one leaves the others running with their memory, a guest that quits is noticed, and a restarted agent reconnects', async () => {
   const host = agents.source;
   const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((x) => uniqueName(`gr${x}`)) as [
     string,
@@ -58,9 +59,9 @@ test('guest runner - one runner hosts the guests; killing one leaves the others 
     string,
     string,
   ];
-  const pids = [];
-  for (const vm of [a, b, c, d])
-    pids.push(await agents.startGuest(vm, '--memory', '32', '--dirty-rate', '300'));
+  const pids = await Promise.all(
+    [a, b, c, d].map((vm) => agents.startGuest(vm, '--memory', '32', '--dirty-rate', '300')),
+  );
 
   const runner = runnerOf(host);
   assert.ok(runner, 'the host has a live guest runner');
@@ -94,6 +95,17 @@ test('guest runner - one runner hosts the guests; killing one leaves the others 
     [b, c].sort(),
   );
   assert.ok(isSameProcessAlive(runner), 'the runner outlived the quit');
+
+  // The runner and its guests outlive the agent; a restarted agent reconnects to them.
+  assert.equal((await ferry('host', 'stop', host)).status, 0, 'the agent stops');
+  await agents.start(host);
+  const back = await listed(host);
+  assert.deepEqual([back.get(b)?.status, back.get(c)?.status], ['paused', 'running'], 'both reconnected');
+  assert.equal(runnerOf(host)?.pid, runner.pid, 'the same runner');
+  assert.equal(await digest(host, b), before, 'the paused guest kept its memory across the restart');
+  await runHostOperation(cfg, host, 'killGuest', c, 'test: kill after the agent restarted');
+  assert.equal((await listed(host)).has(c), false, 'a reconnected guest is killed alone');
+  assert.equal((await listed(host)).get(b)?.status, 'paused', 'the other one stays');
 });
 
 test('guest runner - a runner-hosted guest migrates to another runner with its memory intact', async () => {

@@ -76,15 +76,29 @@ export class GuestRunner {
    */
   static async open(dir: string, log: Logger, start: boolean): Promise<GuestRunner | undefined> {
     const paths = runnerPaths(dir);
-    let record = readLivePidFile(paths.pid);
-    if (!record) {
-      if (!start) return undefined;
-      mkdirSync(dir, { recursive: true });
-      rmSync(paths.socket, { force: true });
-      const { command, args } = guestRunnerCommand(paths.socket);
-      record = startDaemon({ command, args, logPath: paths.log, pidPath: paths.pid });
-      log.info('guest runner started', { pid: record.pid, socket: paths.socket });
+    const found = readLivePidFile(paths.pid);
+    if (found) {
+      const runner = await GuestRunner.connect(paths, found, log);
+      if (runner) return runner;
+      // It ended while we connected (an idle runner ends 2 s after its agent left): start anew.
     }
+    if (!start) return undefined;
+    mkdirSync(dir, { recursive: true });
+    rmSync(paths.socket, { force: true });
+    const { command, args } = guestRunnerCommand(paths.socket);
+    const record = startDaemon({ command, args, logPath: paths.log, pidPath: paths.pid });
+    log.info('guest runner started', { pid: record.pid, socket: paths.socket });
+    const runner = await GuestRunner.connect(paths, record, log);
+    if (!runner) throw new Error(`the guest runner exited before it listened: read ${paths.log}`);
+    return runner;
+  }
+
+  /** Connects to the runner `record` names; undefined if it exits first. */
+  private static async connect(
+    paths: ReturnType<typeof runnerPaths>,
+    record: PidRecord,
+    log: Logger,
+  ): Promise<GuestRunner | undefined> {
     const deadline = Date.now() + CONNECT_MS;
     for (;;) {
       try {
@@ -93,9 +107,7 @@ export class GuestRunner {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if ((code !== 'ENOENT' && code !== 'ECONNREFUSED') || Date.now() > deadline) throw err;
-        if (!isSameProcessAlive(record)) {
-          throw new Error(`the guest runner exited before it listened: read ${paths.log}`);
-        }
+        if (!isSameProcessAlive(record)) return undefined;
         await sleep(CONNECT_RETRY_MS);
       }
     }
