@@ -3,7 +3,9 @@
 // at the phase the branch reads; the agent is SIGKILLed (where the job's last step happened, the
 // test takes that step in Redis as the dead agent would have), restarted, and must do what its
 // switch promises (forget, leave, kill) with the guest that is really there. Then the migration
-// goes on and must end as the protocol says. The full drill matrix reaches these by timing.
+// goes on and must end as the protocol says. The same switch settles a job whose workflow ended
+// without Confirm (the orphan sweeper: a terminated workflow). The full drill matrix reaches these
+// by timing.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -96,6 +98,29 @@ async function recoveryOf(migrationId: string): Promise<string> {
   return (events[0]!.data as { detail: string }).detail;
 }
 
+/**
+ * The orphan sweeper's decisions for this migration, until one is `final` (it decides again every
+ * sweep while it leaves the job to a controller whose lease still lives).
+ */
+async function sweptTo(migrationId: string, final: string): Promise<string[]> {
+  const swept = (e: { type: string; migrationId: string | null; data: unknown }) =>
+    e.type === 'migration.phase' &&
+    e.migrationId === migrationId &&
+    (e.data as { mode?: string }).mode === 'recovery';
+  const detail = (e: { data: unknown }) => (e.data as { detail: string }).detail;
+  const events = await readEvents(cfg, swept, (es) => es.some((e) => detail(e) === final), 60_000);
+  return events.map(detail);
+}
+
+/** Waits (at most 60 s) until the source's job is gone: settled by its agent's orphan sweeper. */
+async function waitJobGone(vm: string, host: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (await jobs.get(vm, host)) {
+    assert.ok(Date.now() < deadline, `the job of ${vm} on ${host} was never settled`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 const guestStatus = (host: string, vm: string) =>
   runHostOperation(cfg, host, 'guestStatus', vm).catch(() => undefined);
 
@@ -181,4 +206,34 @@ test('agent recovery - an incoming guest whose Finish had taken the disk leases 
   assert.equal(report.digests.destination, report.digests.source);
   await assertSettled(cfg, redis, vm, [source, destination], { runsOn: destination });
   assert.equal(await decision, 'agent restarted in finish3: left to the controller');
+});
+
+test('agent recovery - perform3_done, its workflow gone after Finish: the sweeper kills the paused source, the VM runs on the destination alone', async () => {
+  const { source, destination } = agents;
+  const { vm, handle, migrationId, sameProcess } = await heldBefore('confirm');
+  assert.equal((await jobs.get(vm, source))?.phase, 'perform3_done');
+  await handle.terminate('test: the controller is gone before Confirm');
+  const decisions = sweptTo(migrationId, 'agent restarted in perform3_done: killed');
+  await waitJobGone(vm, source);
+  assert.equal(sameProcess(), false, 'the paused source guest was killed');
+  await assertSettled(cfg, redis, vm, [source, destination], { runsOn: destination });
+  assert.deepEqual(await decisions, ['agent restarted in perform3_done: killed']);
+});
+
+test('agent recovery - perform3_done, its workflow gone before Finish: once the incoming guest’s lease lapsed, the sweeper resumes the source', async () => {
+  const { source, destination } = agents;
+  const { vm, handle, migrationId, sameProcess } = await heldBefore('finish', 3000);
+  assert.equal((await guestStatus(source, vm))?.running, false, 'paused since the switchover');
+  await handle.terminate('test: the controller is gone before Finish');
+  const decisions = sweptTo(migrationId, 'agent restarted in perform3_done: resumed');
+  await waitJobGone(vm, source);
+  await assertSettled(cfg, redis, vm, [source, destination], { runsOn: source });
+  assert.ok(sameProcess(), 'the source guest runs on in the same process');
+  // While the lease lived, the sweeper left the job to the controller; then it resumed, once.
+  const seen = await decisions;
+  assert.equal(seen.at(-1), 'agent restarted in perform3_done: resumed');
+  assert.ok(
+    seen.slice(0, -1).every((d) => d === 'agent restarted in perform3_done: left to the controller'),
+    seen.join('; '),
+  );
 });
