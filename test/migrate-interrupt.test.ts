@@ -10,14 +10,13 @@ import { after, before, test } from 'node:test';
 import type { Client } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import { drainWorkflowId } from '../cli/cluster-client.ts';
-import { runHostOperation } from '../cli/host-operation.ts';
 import type { Config } from '../infra/config.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { connectClient } from '../infra/temporal/connect.ts';
 import { twoAgents, type TwoAgents } from '../lab/agents.ts';
 import { ferry } from '../lab/cli.ts';
-import { assertSettled } from '../lab/cluster-state.ts';
+import { assertSettled, guestStatusOn } from '../lab/cluster-state.ts';
 import { realStack, uniqueName } from '../lab/stack.ts';
 import type { ClusterOpProgress } from '../protocol/cluster.ts';
 import type { MigrationReport } from '../protocol/migration.ts';
@@ -145,7 +144,7 @@ test('ferry migrate - the source guest dies during Perform: nothing can be resum
   assert.equal(report.firstError?.phase, 'perform');
   const confirm = report.phases.at(-1);
   assert.deepEqual([confirm?.name, confirm?.mode, confirm?.result], ['confirm', 'cancelled', 'failed']);
-  const incoming = await runHostOperation(cfg, agents.destination, 'guestStatus', vm).catch(() => undefined);
+  const incoming = await guestStatusOn(cfg, agents.destination, vm);
   assert.equal(incoming, undefined, 'the incoming guest was killed by the cancelled Finish');
 });
 

@@ -48,8 +48,16 @@ void test('qemu guest tcg - with flush=0 the hot status page arrives stale while
     incoming: true,
   });
   started.push(destination);
-  for (let passes = 0; passes < 1; await sleep(200)) {
-    passes = (await readQemuGuestProgress(source.qmp, dir).catch(() => undefined))?.passes ?? 0;
+  // Until the guest program runs its status block is not in RAM yet: a failed read is retried.
+  const filledBy = Date.now() + 60_000;
+  for (let passes = 0, last = 'nothing read'; passes < 1; await sleep(200)) {
+    assert.ok(Date.now() < filledBy, `the guest completed a pass over its working set within 60 s (${last})`);
+    const read = await readQemuGuestProgress(source.qmp, dir).then(
+      (p) => p,
+      (err: Error) => err,
+    );
+    if (read instanceof Error) last = read.message;
+    else [passes, last] = [read.passes, `${read.pagesWritten} pages written`];
   }
   const a = await readQemuGuestProgress(source.qmp, dir);
   await sleep(500);
