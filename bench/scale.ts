@@ -11,6 +11,7 @@
 // rolledBack counts the migrations of both that did not complete. Everything it starts (guests,
 // agents, runners, controller) it stops, by pid file, also when it fails.
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
@@ -40,6 +41,10 @@ const MiB = 1024 * 1024;
 const AGENT_PARALLELISM = 4;
 /** Guest starts (host operations) in flight at once. */
 const GUEST_PARALLELISM = 8;
+/** The window over which CPU at rest is sampled, once every guest runs. */
+const IDLE_SAMPLE_MS = 10_000;
+/** Linux's USER_HZ: /proc's CPU times are in these. */
+const TICKS_PER_SECOND = 100;
 
 export default async function scaleBench(ctx: BenchContext): Promise<Figures> {
   const o = parseOptions(ctx.args);
@@ -87,6 +92,11 @@ export default async function scaleBench(ctx: BenchContext): Promise<Figures> {
     const guestStartSeconds = (performance.now() - guestsStarted) / 1000;
     ctx.log(`  ${o.guests} guests in ${guestStartSeconds.toFixed(1)} s; load ${load()}`);
 
+    ctx.log(`CPU at rest, ${IDLE_SAMPLE_MS / 1000} s...`);
+    const idle = await sampleCpu(cfg, hosts, IDLE_SAMPLE_MS);
+    ctx.log(
+      `  runners ${idle.runnersPct}% of a core, agents ${idle.agentsPct}%, the machine ${idle.machineBusyPct}% of its ${idle.cores} cores busy`,
+    );
     const rss = measureRss(cfg, hosts);
     const rssMiBPerGuest = rss.runnersMiB / o.guests;
     ctx.log(
@@ -170,6 +180,7 @@ export default async function scaleBench(ctx: BenchContext): Promise<Figures> {
       agentsRssMiB: round(rss.agentsMiB),
       agentRssMiBEach: round(rss.agentsMiB / o.hosts),
       runnerProcesses: rss.runners,
+      idleCpu: idle,
       agentStartSeconds: round(agentStartSeconds),
       guestStartSeconds: round(guestStartSeconds),
       drainGuests: drainedGuests,
@@ -227,6 +238,48 @@ function pickMovers(where: Map<string, string>, hosts: string[], count: number) 
     if (vm) movers.push({ vm, from, to: hosts[(i + 1) % hosts.length]! });
   }
   return movers;
+}
+
+/** The runners' and agents' CPU time over `ms` (percent of one core), and the whole machine's. */
+async function sampleCpu(cfg: Config, hosts: string[], ms: number) {
+  const pids = (name: 'runner' | 'agent') =>
+    hosts.flatMap((host) => {
+      const dir = hostStateDir(cfg.stateDir, host);
+      const path = name === 'runner' ? runnerPaths(join(dir, 'guest-runner')).pid : join(dir, 'agent.pid');
+      const rec = readLivePidFile(path);
+      return rec ? [rec.pid] : [];
+    });
+  const runners = pids('runner');
+  const agents = pids('agent');
+  const ticks = (list: number[]) => list.reduce((sum, pid) => sum + cpuTicks(pid), 0);
+  const before = { runners: ticks(runners), agents: ticks(agents), machine: machineTicks() };
+  await sleep(ms);
+  const after = { runners: ticks(runners), agents: ticks(agents), machine: machineTicks() };
+  const pct = (t: number) => round((t / TICKS_PER_SECOND / (ms / 1000)) * 100);
+  const total = after.machine.total - before.machine.total;
+  return {
+    runnersPct: pct(after.runners - before.runners),
+    agentsPct: pct(after.agents - before.agents),
+    machineBusyPct: round(((total - (after.machine.idle - before.machine.idle)) / total) * 100),
+    cores: cpus().length,
+  };
+}
+
+/** utime + stime of a process, in clock ticks (0 once it is gone). */
+function cpuTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** The machine's CPU time, all and idle (idle + iowait), in clock ticks. */
+function machineTicks(): { total: number; idle: number } {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return { total: cpu.reduce((a, b) => a + b, 0), idle: (cpu[3] ?? 0) + (cpu[4] ?? 0) };
 }
 
 /** RSS of every host's runner and agent (by their pid files), in MiB. */
