@@ -43,9 +43,9 @@ export interface Fault {
   heal?(target: DrillTarget): Promise<void>;
   readonly healAfterMs?: number;
   /**
-   * What the README's runbook has an operator do once the migration ended, when ferry leaves that
-   * decision to a person (a guest left paused after Redis lost its data). The verdict is checked
-   * after it. Returns what it did, in one line, or undefined when there was nothing to do.
+   * What the runbook in docs/drills.md has an operator do once the migration ended, when ferry
+   * leaves that decision to a person (a guest left paused after Redis lost its data). The verdict is
+   * checked after it. Returns what it did, in one line, or undefined when there was nothing to do.
    */
   operatorStep?(target: DrillTarget, outcome: string): Promise<string | undefined>;
 }

@@ -38,8 +38,9 @@ export function redisDataLoss(opts: { downMs?: number } = {}): Fault {
     },
     /**
      * Lost after the switchover, the migration rolls back and the source stays paused, its disks'
-     * lockstate gone: the README's step 3, `ferry guest resume VM --host SOURCE`, when no other
-     * host runs it (the resume takes the disk leases first and is refused if anyone holds them).
+     * lockstate gone: step 3 of the Redis runbook in docs/drills.md, `ferry guest resume VM --host
+     * SOURCE`, when no other host runs it (the resume takes the disk leases first and is refused if
+     * anyone holds them).
      */
     async operatorStep(target, outcome) {
       if (outcome !== 'rolled-back') return undefined;

@@ -1,6 +1,7 @@
-// What every migration test checks at its end (DESIGN.md's invariants, as far as the live system
-// shows them): the VM runs on exactly one host, nothing of the migration is left in Redis (jobs,
-// autokill lease), its disk lease is held by the host it runs on, its placement names that host.
+// What every migration test checks at its end (the invariants of docs/architecture.md, as far as
+// the live system shows them): the VM runs on exactly one host, nothing of the migration is left in
+// Redis (jobs, autokill lease), its disk lease is held by the host it runs on, its placement names
+// that host.
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import type { HostActivities } from '../activities/host.ts';

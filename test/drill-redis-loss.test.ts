@@ -39,7 +39,7 @@ let redisStarted = false;
 /** `ferry ...` against this test's own Redis and state dir. */
 const ferry = (...args: string[]) => ferryWithEnv(env, 240_000, ...args);
 
-/** A free port below the ephemeral range (see README "Configuration"). */
+/** A free port below the ephemeral range (see docs/stack.md "Configuration"). */
 async function freeLowPort(): Promise<number> {
   // Probed in an order seeded by this process's pid: two test processes start apart, and a run
   // can be repeated (no unseeded randomness).
