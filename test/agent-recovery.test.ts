@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
-import { runHostOperation } from '../cli/host-operation.ts';
 import { readMemo } from '../activities/migration/source-memo.ts';
 import { hostStateDir } from '../hosts/agent/identity.ts';
 import type { Config } from '../infra/config.ts';
@@ -22,7 +21,7 @@ import { JobStore } from '../infra/redis/jobs.ts';
 import { resume } from '../workflows/migration/messages.ts';
 import type { PhaseName } from '../protocol/phases.ts';
 import { twoAgents, type TwoAgents } from '../lab/agents.ts';
-import { assertSettled } from '../lab/cluster-state.ts';
+import { assertSettled, guestStatusOn } from '../lab/cluster-state.ts';
 import { startTestController, type TestController } from '../lab/migrate.ts';
 import { realStack, uniqueName } from '../lab/stack.ts';
 import { readEvents } from './support/events.ts';
@@ -121,8 +120,7 @@ async function waitJobGone(vm: string, host: string): Promise<void> {
   }
 }
 
-const guestStatus = (host: string, vm: string) =>
-  runHostOperation(cfg, host, 'guestStatus', vm).catch(() => undefined);
+const guestStatus = (host: string, vm: string) => guestStatusOn(cfg, host, vm);
 
 test('agent recovery - begin3: the source forgets the job, the guest runs on untouched, Perform then finds no job and the migration rolls back', async () => {
   const { source, destination } = agents;

@@ -78,13 +78,21 @@ function command(...args: string[]) {
   };
 }
 
-/** Polls until `until` holds (at most 60 s). */
+/**
+ * Polls until `until` holds (at most 60 s). A read may fail while the workflow is only starting;
+ * the last failure is kept for the message.
+ */
 async function waitUntil<T>(what: string, read: () => Promise<T>, until: (v: T) => boolean): Promise<T> {
   const deadline = Date.now() + 60_000;
-  for (;;) {
-    const v = await read().catch(() => undefined);
-    if (v !== undefined && until(v)) return v;
-    assert.ok(Date.now() < deadline, `${what}: never happened (last ${JSON.stringify(v)})`);
+  for (let last = 'nothing read'; ;) {
+    const v = await read().then(
+      (value) => ({ value }),
+      (err: Error) => err,
+    );
+    if (v instanceof Error) last = v.message;
+    else if (until(v.value)) return v.value;
+    else last = JSON.stringify(v.value);
+    assert.ok(Date.now() < deadline, `${what}: never happened (last: ${last})`);
     await new Promise((r) => setTimeout(r, 150));
   }
 }

@@ -35,6 +35,9 @@ export async function steer(
       await handle.terminate('the test gave up on it').catch(() => undefined);
       throw new Error(`${handle.workflowId} did not end within ${timeoutMs / 1000} s`);
     }
+    // A query fails while its workflow completes, and a resume may reach a migration that just
+    // ended: neither says anything the report does not, and the deadline bounds a query that
+    // keeps failing.
     const view = await handle.query(clusterOpProgress).catch(() => undefined);
     for (const m of view?.guests ?? []) {
       if (m.state !== 'migrating' || !m.migrationId) continue;
