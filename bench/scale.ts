@@ -8,8 +8,9 @@
 //   drain's median downtime) per wave of the concurrency limits;
 // - `concurrent` migrations at once between the other hosts; per migration, the overhead is its
 //   wall time minus its transfer time (report.totalTimeMs), as bench/overhead.ts defines it.
-// rolledBack counts the migrations of both that did not complete. Everything it starts (guests,
-// agents, runners, controller) it stops, by pid file, also when it fails.
+// rolledBack counts the migrations of both that did not complete (a drain's retried attempts too),
+// and `failures` says why; the concurrent migrations' phases are given as p50/p99. Everything it
+// starts (guests, agents, runners, controller) it stops, by pid file, also when it fails.
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +32,7 @@ import { startTestController, type TestController } from '../lab/migrate.ts';
 import { uniqueName } from '../lab/stack.ts';
 import { DEFAULT_LIMITS, resolveLimits } from '../protocol/cluster.ts';
 import type { MigrationReport } from '../protocol/migration.ts';
+import { PHASES, type PhaseName } from '../protocol/phases.ts';
 import type { drain } from '../workflows/drain.ts';
 import type { migrate } from '../workflows/migrate.ts';
 import type { BenchContext, Figures } from './run.ts';
@@ -123,6 +125,12 @@ export default async function scaleBench(ctx: BenchContext): Promise<Figures> {
       ),
     );
     for (const r of drainReports) if (r.outcome === 'completed' && r.runsOn) where.set(r.vm, r.runsOn);
+    // A drain retries a guest whose migration rolled back: every attempt that did not complete counts.
+    const drainAttemptsFailed = drainReport.guests.flatMap((g) =>
+      g.attempts
+        .filter((a) => a.outcome !== 'completed')
+        .map((a) => `${g.vm} → ${a.to}: ${a.outcome}: ${a.error?.message ?? ''}`),
+    );
     const drainFailed = drainReport.guests.filter((g) => g.outcome !== 'completed').length;
     await new DrainMarks(redis).clear(drained);
 
@@ -166,6 +174,17 @@ export default async function scaleBench(ctx: BenchContext): Promise<Figures> {
     const [overheadP50, overheadP99] = percentiles(overheads);
     const [wallP50, wallP99] = percentiles(completed.map((r) => r.wallMs));
     const concurrentFailed = movers.length - completed.length;
+    const failures = runs.flatMap((r) =>
+      r.status === 'rejected'
+        ? [String(r.reason)]
+        : r.value.report.outcome === 'completed'
+          ? []
+          : [describeFailure(r.value.report)],
+    );
+    // Where the time of the concurrent migrations went: each phase's p50 / p99 (workflow time).
+    const phases = Object.fromEntries(
+      PHASES.map((name) => [name, percentiles(completed.map((r) => phaseMs(r.report, name)))]),
+    );
     ctx.log(
       `  ${completed.length}/${movers.length} completed; overhead p50 ${overheadP50} ms, p99 ${overheadP99} ms; load ${load()}`,
     );
@@ -193,12 +212,15 @@ export default async function scaleBench(ctx: BenchContext): Promise<Figures> {
       switchoverMs,
       drainConcurrency: concurrency,
       limits,
-      rolledBack: drainFailed + concurrentFailed,
+      rolledBack: drainAttemptsFailed.length + concurrentFailed,
+      drainNotMoved: drainFailed,
       concurrentMigrations: movers.length,
       concurrentMigrationsP50OverheadMs: overheadP50,
       concurrentMigrationsP99OverheadMs: overheadP99,
       concurrentWallP50Ms: wallP50,
       concurrentWallP99Ms: wallP99,
+      concurrentPhasesP50P99Ms: phases,
+      failures: [...drainAttemptsFailed, ...failures],
       loadAverageAtEnd: load(),
     };
   } finally {
@@ -338,6 +360,11 @@ async function cleanUp(
       process.stderr.write(`scale: the runner of ${host} outlived its agent: ${outcome}\n`);
     }
   }
+}
+
+function phaseMs(report: MigrationReport, name: PhaseName): number {
+  const p = report.phases.find((x) => x.name === name && x.mode === 'normal');
+  return p?.endedAt ? Date.parse(p.endedAt) - Date.parse(p.startedAt) : NaN;
 }
 
 function describeFailure(r: MigrationReport): string {
