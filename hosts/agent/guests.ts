@@ -107,7 +107,12 @@ export class GuestManager {
       proc = await launch();
       qmp = await this.connect(def.vm, proc);
     } catch (err) {
-      await proc?.kill();
+      await proc?.kill().catch((killErr: unknown) =>
+        this.log.warn('could not kill a guest that failed to start', {
+          vm: def.vm,
+          error: (killErr as Error).message,
+        }),
+      );
       const lastLine = tailFile(p.log, 1) || '(empty)'; // read before its directory goes
       rmSync(p.dir, { recursive: true, force: true });
       throw new GuestError(
