@@ -191,6 +191,11 @@ export class HostAgent {
       taskQueue: hostTaskQueue(options.name),
       workflowBundle: await workflowBundle(),
       activities,
+      // The SDK sends an activity's heartbeats to the server at most every 0.8 × its heartbeat
+      // timeout (8 s of the phases' 10 s), which leaves 2 s of slack: an agent starved of CPU for
+      // that long (24 migrations among 20 agents on 2 cores) timed its own phases out. Every 2 s
+      // leaves 8 s.
+      maxHeartbeatThrottleInterval: '2 seconds',
     });
     const agent = new HostAgent(
       identity,
