@@ -47,10 +47,9 @@ export class TicketBook<T> {
     if (!ticket) return { ok: false, reason: 'unknown-migration' };
     if (!sameToken(ticket.token, token)) return { ok: false, reason: 'wrong-token', ticket };
     if (ticket.state === 'spent') return { ok: false, reason: 'reused-token', ticket };
-    if (!this.live(ticket)) {
-      ticket.state = 'expired';
-      return { ok: false, reason: 'expired-token', ticket };
-    }
+    // A late token is refused but the ticket left as it is: expire() (the listener's timer) is what
+    // fails the waiting tunnel, and must still find it waiting when a late source came first.
+    if (!this.live(ticket)) return { ok: false, reason: 'expired-token', ticket };
     ticket.state = 'spent';
     return { ok: true, ticket };
   }

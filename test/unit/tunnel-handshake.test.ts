@@ -91,3 +91,16 @@ test('tunnel tickets - an expired token is refused, and a new one can be issued'
   assert.ok(fresh && fresh.token !== t.token);
   assert.equal(book.admit('m1', fresh.token).ok, true);
 });
+
+test('tunnel tickets - a late token presented before the expiry timer ran leaves the expiry to it', () => {
+  // The listener fails the waiting tunnel only when expire() says it expired the ticket; a late
+  // source that came first must not take that from it (the tunnel would wait for ever).
+  let now = 0;
+  const book = new TicketBook<string>(() => now);
+  const t = book.issue('m1', 100, 'v')!;
+  now = 150;
+  const late = book.admit('m1', t.token);
+  assert.ok(!late.ok && late.reason === 'expired-token');
+  assert.equal(book.expire(t), true, 'the timer still expires the ticket');
+  assert.equal(book.expire(t), false, 'once');
+});
