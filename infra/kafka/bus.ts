@@ -3,6 +3,7 @@
 import { Kafka, logLevel, Partitioners, type Admin, type Producer } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.ts';
+import './request-queue-idle.ts';
 import { kafkaLogCreator } from '../logging/libraries.ts';
 import { createLogger, type Logger } from '../logging/logger.ts';
 
