@@ -163,6 +163,9 @@ describe('migrate workflow', () => {
     assert.match(String(ran.report.firstError?.message), /Finish cookie does not verify/);
     assert.deepEqual(ran.scheduled.slice(-2), ['dstFinish', 'srcConfirm']);
     assert.ok(!ran.scheduled.includes('srcConfirm:cancelled'), 'the source is never resumed');
-    assert.deepEqual(ran.ended, [ran.report], 'migration.ended is recorded once, with the report');
+    // A local activity runs again when its workflow task is retried (a completion the server
+    // refused because an event arrived meanwhile), so the report is the last record, as above.
+    assert.ok(ran.ended.length > 0, 'migration.ended is recorded');
+    assert.deepEqual(ran.ended.at(-1), ran.report, 'migration.ended is recorded with the report');
   });
 });
