@@ -25,6 +25,7 @@ import type { MigrationReport } from '../protocol/migration.ts';
 import { smallGuests, startCluster, type GuestSpec } from '../lab/cluster.ts';
 import { startTestController, type TestController } from '../lab/migrate.ts';
 import { uniqueName } from '../lab/stack.ts';
+import { parseBenchOptions } from './options.ts';
 import type { BenchContext, Figures } from './run.ts';
 import { measureLoopbackBps } from './tunnel-throughput.ts';
 
@@ -34,7 +35,7 @@ const CALIBRATION = 6;
 const MiB = 1024 * 1024;
 
 export default async function drainBench(ctx: BenchContext): Promise<Figures> {
-  const options = parseOptions(ctx.args);
+  const options = parseBenchOptions('drain', OptionsSchema, ctx.args);
   const count = options.guests;
   const limits = resolveLimits({
     cluster: options['max-migrations'],
@@ -158,20 +159,5 @@ const OptionsSchema = z.object({
   'per-source': z.coerce.number().int().min(1).default(DEFAULT_LIMITS.perSource),
   'per-destination': z.coerce.number().int().min(1).default(DEFAULT_LIMITS.perDestination),
 });
-
-/** `name=N` arguments (the runner passes on positionals only). */
-function parseOptions(args: string[]): z.output<typeof OptionsSchema> {
-  const given: Record<string, string> = {};
-  for (const arg of args) {
-    const [name, value] = arg.split('=');
-    if (!name || value === undefined || !(name in OptionsSchema.shape)) {
-      throw new Error(
-        `drain: expected guests=N, max-migrations=N, per-source=N or per-destination=N, got ${arg}`,
-      );
-    }
-    given[name] = value;
-  }
-  return OptionsSchema.parse(given);
-}
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;

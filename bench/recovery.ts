@@ -15,6 +15,7 @@ import { createLogger } from '../infra/logging/logger.ts';
 import { stackUp } from '../infra/stack/stack.ts';
 import { cancelledFinishGiveUpMs } from '../protocol/migration.ts';
 import { DRILL_PHASES } from '../drills/fault.ts';
+import { parseBenchOptions } from './options.ts';
 import type { BenchContext, Figures } from './run.ts';
 
 const OptionsSchema = z.object({
@@ -22,19 +23,6 @@ const OptionsSchema = z.object({
   repeat: z.coerce.number().int().min(1).max(20).default(1),
   only: z.string().min(1).optional(),
 });
-
-/** `name=value` arguments (the runner passes on positionals only). */
-function parseOptions(args: string[]): z.output<typeof OptionsSchema> {
-  const given: Record<string, string> = {};
-  for (const arg of args) {
-    const [name, value] = arg.split('=');
-    if (!name || value === undefined || !(name in OptionsSchema.shape)) {
-      throw new Error(`recovery: expected phase=NAME, repeat=N or only=SUBSTRING, got ${arg}`);
-    }
-    given[name] = value;
-  }
-  return OptionsSchema.parse(given);
-}
 
 const s = DEFAULT_DRILL_SETTINGS;
 /** The settings that bound each fault's recovery, as the drills run it. */
@@ -62,7 +50,7 @@ const median = (xs: number[]) => {
 const secs = (ms: number | null) => (ms === null ? null : Math.round(ms / 100) / 10);
 
 export default async function recoveryBench(ctx: BenchContext): Promise<Figures> {
-  const options = parseOptions(ctx.args);
+  const options = parseBenchOptions('recovery', OptionsSchema, ctx.args);
   const cfg = loadConfig();
   await stackUp(cfg, () => undefined);
   const sources = await drillSources(cfg);

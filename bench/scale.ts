@@ -35,6 +35,7 @@ import type { MigrationReport } from '../protocol/migration.ts';
 import { PHASES, type PhaseName } from '../protocol/phases.ts';
 import type { drain } from '../workflows/drain.ts';
 import type { migrate } from '../workflows/migrate.ts';
+import { parseBenchOptions } from './options.ts';
 import type { BenchContext, Figures } from './run.ts';
 import { measureLoopbackBps } from './tunnel-throughput.ts';
 
@@ -49,7 +50,7 @@ const IDLE_SAMPLE_MS = 10_000;
 const TICKS_PER_SECOND = 100;
 
 export default async function scaleBench(ctx: BenchContext): Promise<Figures> {
-  const o = parseOptions(ctx.args);
+  const o = parseBenchOptions('scale', OptionsSchema, ctx.args);
   const limits = resolveLimits({
     cluster: o['max-migrations'],
     perSource: o['per-source'],
@@ -402,20 +403,5 @@ const OptionsSchema = z.object({
   'per-source': z.coerce.number().int().min(1).default(DEFAULT_LIMITS.perSource),
   'per-destination': z.coerce.number().int().min(1).default(DEFAULT_LIMITS.perDestination),
 });
-
-/** `name=N` arguments (the runner passes on positionals only). */
-function parseOptions(args: string[]): z.output<typeof OptionsSchema> {
-  const given: Record<string, string> = {};
-  for (const arg of args) {
-    const [name, value] = arg.split('=');
-    if (!name || value === undefined || !(name in OptionsSchema.shape)) {
-      throw new Error(
-        `scale: expected one of ${Object.keys(OptionsSchema.shape).join('=N, ')}=N, got ${arg}`,
-      );
-    }
-    given[name] = value;
-  }
-  return OptionsSchema.parse(given);
-}
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
