@@ -36,7 +36,10 @@ export function kafkaService(cfg: Config): ServiceSpec {
       if (!existsSync(join(dir, 'data', 'meta.properties'))) {
         // An unformatted KRaft log dir refuses to start; the cluster id is kept with the state.
         const idFile = join(dir, 'cluster-id');
-        if (!existsSync(idFile)) writeFileSync(idFile, randomBytes(16).toString('base64url'));
+        // An id from before the redraw below may start with '-': unformatted, it can still change.
+        if (!existsSync(idFile) || readFileSync(idFile, 'utf8').startsWith('-')) {
+          writeFileSync(idFile, newKafkaClusterId());
+        }
         const clusterId = readFileSync(idFile, 'utf8').trim();
         log(`formatting Kafka's KRaft storage (cluster ${clusterId})...`);
         await runStep(
@@ -88,5 +91,17 @@ export async function probeKafka(cfg: Config): Promise<Probe> {
     return { answers: false, detail: `metadata request failed: ${(err as Error).message}` };
   } finally {
     await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/**
+ * A KRaft cluster id: 16 random bytes in base64url, redrawn while it starts with '-', as Kafka's own
+ * Uuid.randomUuid does, because its tools would take such an id for an option (`format -t -A2f…`
+ * fails with "expected one argument"; one start in 64 did).
+ */
+export function newKafkaClusterId(random: (n: number) => Buffer = randomBytes): string {
+  for (;;) {
+    const id = random(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
   }
 }
