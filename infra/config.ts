@@ -17,6 +17,8 @@ export const DEFAULT_TEMPORAL_CLI_VERSION = '1.9.1';
 /** kafkajs 2.2.4 works with every 3.9.x broker; docs/stack.md "Why these binaries" says how it was chosen. */
 export const DEFAULT_KAFKA_VERSION = '3.9.1';
 export const DEFAULT_KAFKA_HEAP_MIB = 512;
+/** TLS, credentials and ACLs on every service and the tunnel (docs/security.md). */
+export const DEFAULT_SECURITY = 'off';
 
 const port = z.coerce.number().int().min(1).max(65535);
 const loopback = z
@@ -25,6 +27,9 @@ const loopback = z
     /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$|^localhost$/,
     'must be a loopback address (127.x.x.x or localhost)',
   );
+
+/** host:port as a client dials it; the host may be a name or an IPv4 address. */
+const hostPort = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port, such as 10.77.0.1:7233');
 
 const EnvSchema = z.object({
   FERRY_BIND_HOST: loopback.default(DEFAULT_BIND_HOST),
@@ -43,6 +48,21 @@ const EnvSchema = z.object({
   FERRY_KAFKA_HEAP_MIB: z.coerce.number().int().min(128).max(8192).default(DEFAULT_KAFKA_HEAP_MIB),
   FERRY_REDIS_PORT: port.default(DEFAULT_REDIS_PORT),
   FERRY_CLUSTER_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  FERRY_SECURITY: z.enum(['on', 'off'], { message: "must be 'on' or 'off'" }).default(DEFAULT_SECURITY),
+  FERRY_TEMPORAL_ADDRESS: hostPort.optional(),
+  FERRY_KAFKA_BROKERS: z
+    .string()
+    .transform((s) => s.split(',').map((b) => b.trim()))
+    .pipe(z.array(hostPort).min(1))
+    .optional(),
+  FERRY_REDIS_URL: z
+    .string()
+    .regex(
+      /^rediss?:\/\/\S+$/,
+      'must be a redis:// or rediss:// URL such as rediss://agent:PASS@10.0.0.1:16379',
+    )
+    .optional(),
+  FERRY_IDENTITY_DIR: z.string().min(1).optional(),
 });
 
 export interface Config {
@@ -56,6 +76,10 @@ export interface Config {
   redis: { port: number; url: string };
   /** Signs migration cookies; the same on every host. Unset: `cluster.secret` in the state dir. */
   clusterSecret: string | undefined;
+  /** TLS with client certificates, passwords and ACLs everywhere; off: loopback plaintext as before. */
+  security: { enabled: boolean };
+  /** The identity bundle (certificate, key, CA, service credentials) this process uses; unset: its role's default. */
+  identityDir: string | undefined;
 }
 
 export class ConfigError extends FerryError {
@@ -68,7 +92,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const issue = parsed.error.issues[0];
     const name = String(issue?.path[0] ?? 'environment');
     // A secret is never echoed: this message goes to terminals and logs.
-    const shown = name === 'FERRY_CLUSTER_SECRET' ? '(hidden)' : JSON.stringify(env[name] ?? '');
+    const shown =
+      name === 'FERRY_CLUSTER_SECRET' || name === 'FERRY_REDIS_URL'
+        ? '(hidden)'
+        : JSON.stringify(env[name] ?? '');
     throw new ConfigError(`${name}=${shown} ${issue?.message ?? 'is invalid'}`, {
       hint: `fix or unset ${name}; docs/stack.md "Configuration" lists every setting`,
     });
@@ -85,16 +112,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       uiPort: e.FERRY_TEMPORAL_UI_PORT,
       namespace: e.FERRY_TEMPORAL_NAMESPACE,
       cliVersion: e.FERRY_TEMPORAL_CLI_VERSION,
-      address: `${host}:${e.FERRY_TEMPORAL_PORT}`,
+      address: e.FERRY_TEMPORAL_ADDRESS ?? `${host}:${e.FERRY_TEMPORAL_PORT}`,
     },
     kafka: {
       port: e.FERRY_KAFKA_PORT,
       controllerPort: e.FERRY_KAFKA_CONTROLLER_PORT,
       version: e.FERRY_KAFKA_VERSION,
       heapMiB: e.FERRY_KAFKA_HEAP_MIB,
-      brokers: [`${host}:${e.FERRY_KAFKA_PORT}`],
+      brokers: e.FERRY_KAFKA_BROKERS ?? [`${host}:${e.FERRY_KAFKA_PORT}`],
     },
-    redis: { port: e.FERRY_REDIS_PORT, url: `redis://${host}:${e.FERRY_REDIS_PORT}` },
+    redis: { port: e.FERRY_REDIS_PORT, url: e.FERRY_REDIS_URL ?? `redis://${host}:${e.FERRY_REDIS_PORT}` },
     clusterSecret: e.FERRY_CLUSTER_SECRET,
+    security: { enabled: e.FERRY_SECURITY === 'on' },
+    identityDir: e.FERRY_IDENTITY_DIR,
   };
 }
