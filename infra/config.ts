@@ -8,6 +8,8 @@ import { FerryError } from '../errors/ferry-error.ts';
 export const DEFAULT_BIND_HOST = '127.0.0.1';
 export const DEFAULT_TEMPORAL_PORT = 7233;
 export const DEFAULT_TEMPORAL_UI_PORT = 8233;
+/** With security on, the dev server's own plaintext port, on 127.0.0.1 only: its TLS front takes 7233. */
+export const DEFAULT_TEMPORAL_BACKEND_PORT = 7234;
 export const DEFAULT_TEMPORAL_NAMESPACE = 'default';
 export const DEFAULT_KAFKA_PORT = 19092;
 export const DEFAULT_KAFKA_CONTROLLER_PORT = 19093;
@@ -37,6 +39,7 @@ const EnvSchema = z.object({
   FERRY_CACHE_DIR: z.string().min(1).optional(),
   FERRY_TEMPORAL_PORT: port.default(DEFAULT_TEMPORAL_PORT),
   FERRY_TEMPORAL_UI_PORT: port.default(DEFAULT_TEMPORAL_UI_PORT),
+  FERRY_TEMPORAL_BACKEND_PORT: port.default(DEFAULT_TEMPORAL_BACKEND_PORT),
   FERRY_TEMPORAL_NAMESPACE: z.string().min(1).default(DEFAULT_TEMPORAL_NAMESPACE),
   FERRY_TEMPORAL_CLI_VERSION: z.string().min(1).default(DEFAULT_TEMPORAL_CLI_VERSION),
   FERRY_KAFKA_PORT: port.default(DEFAULT_KAFKA_PORT),
@@ -71,7 +74,15 @@ export interface Config {
   stateDir: string;
   /** Downloaded binaries and jars, kept across resets so a second start takes seconds. */
   cacheDir: string;
-  temporal: { port: number; uiPort: number; namespace: string; cliVersion: string; address: string };
+  temporal: {
+    port: number;
+    uiPort: number;
+    /** Security on: the dev server's plaintext port on 127.0.0.1, reached only by its TLS front on `port`. */
+    backendPort: number;
+    namespace: string;
+    cliVersion: string;
+    address: string;
+  };
   kafka: { port: number; controllerPort: number; version: string; heapMiB: number; brokers: string[] };
   redis: { port: number; url: string };
   /** Signs migration cookies; the same on every host. Unset: `cluster.secret` in the state dir. */
@@ -110,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     temporal: {
       port: e.FERRY_TEMPORAL_PORT,
       uiPort: e.FERRY_TEMPORAL_UI_PORT,
+      backendPort: e.FERRY_TEMPORAL_BACKEND_PORT,
       namespace: e.FERRY_TEMPORAL_NAMESPACE,
       cliVersion: e.FERRY_TEMPORAL_CLI_VERSION,
       address: e.FERRY_TEMPORAL_ADDRESS ?? `${host}:${e.FERRY_TEMPORAL_PORT}`,
