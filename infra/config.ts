@@ -49,6 +49,8 @@ const EnvSchema = z.object({
     .regex(/^\d+\.\d+\.\d+$/, 'must be a Kafka release like 3.9.1')
     .default(DEFAULT_KAFKA_VERSION),
   FERRY_KAFKA_HEAP_MIB: z.coerce.number().int().min(128).max(8192).default(DEFAULT_KAFKA_HEAP_MIB),
+  FERRY_KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(16).default(1),
+  FERRY_KAFKA_MIN_INSYNC_REPLICAS: z.coerce.number().int().min(1).max(16).default(1),
   FERRY_REDIS_PORT: port.default(DEFAULT_REDIS_PORT),
   FERRY_CLUSTER_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   FERRY_SECURITY: z.enum(['on', 'off'], { message: "must be 'on' or 'off'" }).default(DEFAULT_SECURITY),
@@ -83,7 +85,16 @@ export interface Config {
     cliVersion: string;
     address: string;
   };
-  kafka: { port: number; controllerPort: number; version: string; heapMiB: number; brokers: string[] };
+  kafka: {
+    port: number;
+    controllerPort: number;
+    version: string;
+    heapMiB: number;
+    brokers: string[];
+    /** Of ferry's topics, for a real cluster; 1 on the one node `stack up` starts. */
+    replicationFactor: number;
+    minInsyncReplicas: number;
+  };
   redis: { port: number; url: string };
   /** Signs migration cookies; the same on every host. Unset: `cluster.secret` in the state dir. */
   clusterSecret: string | undefined;
@@ -112,6 +123,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     });
   }
   const e = parsed.data;
+  if (e.FERRY_KAFKA_MIN_INSYNC_REPLICAS > e.FERRY_KAFKA_REPLICATION_FACTOR) {
+    // Kafka would take such a topic and then refuse every acks=all produce to it.
+    throw new ConfigError(
+      `FERRY_KAFKA_MIN_INSYNC_REPLICAS=${e.FERRY_KAFKA_MIN_INSYNC_REPLICAS} exceeds FERRY_KAFKA_REPLICATION_FACTOR=${e.FERRY_KAFKA_REPLICATION_FACTOR}`,
+      { hint: 'min.insync.replicas must be at most the replication factor' },
+    );
+  }
   const home = homedir();
   const host = e.FERRY_BIND_HOST;
   return {
@@ -132,6 +150,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       version: e.FERRY_KAFKA_VERSION,
       heapMiB: e.FERRY_KAFKA_HEAP_MIB,
       brokers: e.FERRY_KAFKA_BROKERS ?? [`${host}:${e.FERRY_KAFKA_PORT}`],
+      replicationFactor: e.FERRY_KAFKA_REPLICATION_FACTOR,
+      minInsyncReplicas: e.FERRY_KAFKA_MIN_INSYNC_REPLICAS,
     },
     redis: { port: e.FERRY_REDIS_PORT, url: e.FERRY_REDIS_URL ?? `redis://${host}:${e.FERRY_REDIS_PORT}` },
     clusterSecret: e.FERRY_CLUSTER_SECRET,
