@@ -1,4 +1,4 @@
-// `ferry host start NAME [--address 127.0.0.x] [--memory MIB] [--data-port P] [--advertise-port P]
+// `ferry host start NAME [--address IP] [--advertise ADDR] [--memory MIB] [--data-port P] [--advertise-port P]
 // [--guest-runner] [--detach]` and `ferry host stop NAME`.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,6 +29,7 @@ const agentFiles = (cfg: Config, name: string) => {
 
 interface StartOptions {
   address?: string;
+  advertise?: string;
   memory?: string;
   dataPort?: string;
   advertisePort?: string;
@@ -43,7 +44,8 @@ export function registerHost(program: Command): void {
   host
     .command('start')
     .argument('<name>', 'host name: lower-case letters, digits and -')
-    .option('--address <ip>', 'loopback address of its data plane (127.0.0.x)')
+    .option('--address <ip>', 'IPv4 address its data plane listens on (default 127.0.0.1)')
+    .option('--advertise <addr>', 'address other hosts reach its data plane at, when not --address')
     .option('--memory <mib>', 'memory the host offers to guests')
     .option('--data-port <port>', 'listen port of its data plane (default: any free port)')
     .option('--advertise-port <port>', 'data-plane port other hosts are told (a proxy in front of it)')
@@ -55,6 +57,7 @@ export function registerHost(program: Command): void {
       const args = AgentArgsSchema.parse({
         name,
         address: opts.address,
+        advertise: opts.advertise,
         memoryMiB: opts.memory,
         dataPort: opts.dataPort,
         advertisePort: opts.advertisePort,
@@ -74,6 +77,7 @@ export function registerHost(program: Command): void {
         });
       }
       const argv = ['--name', args.name, '--address', args.address, '--memory', String(args.memoryMiB)];
+      if (args.advertise !== undefined) argv.push('--advertise', args.advertise);
       if (args.dataPort !== 0) argv.push('--data-port', String(args.dataPort));
       if (args.advertisePort !== undefined) argv.push('--advertise-port', String(args.advertisePort));
       if (args.guestRunner) argv.push('--guest-runner');

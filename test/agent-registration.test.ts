@@ -110,3 +110,20 @@ function registration(
     heartbeatAt: new Date().toISOString(),
   };
 }
+
+test('agent registration - a host name held by a live agent of another identity is refused until its claim lapses', async () => {
+  const registry = new HostRegistry(redis, prefix);
+  const [first, second] = ['00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-00000000000b'];
+  await registry.claim('host-claimed', first, 400);
+  await registry.claim('host-claimed', first, 400); // the holder renews its own claim
+  await assert.rejects(
+    registry.claim('host-claimed', second, 400),
+    (err: Error) => err.name === 'HostNameTakenError' && /held by a live agent .*0000000a/.test(err.message),
+  );
+  await sleep(700);
+  await registry.claim('host-claimed', second, 400); // the first stopped beating: the name is free
+  await registry.unclaim('host-claimed', first); // not the holder: nothing changes
+  await assert.rejects(registry.claim('host-claimed', first, 400), /held by a live agent/);
+  await registry.unclaim('host-claimed', second);
+  await registry.claim('host-claimed', first, 400);
+});

@@ -3,16 +3,27 @@ import { HostNameSchema } from '../../protocol/names.ts';
 
 export const DEFAULT_HOST_MEMORY_MIB = 8192;
 
+/** A dotted IPv4 address with each part 0-255 (a lab's 10.77.0.x, a real NIC's, or loopback). */
+function ipv4(what: string) {
+  return z
+    .string()
+    .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, `${what} must be an IPv4 address`)
+    .refine((a) => a.split('.').every((n) => Number(n) <= 255), `${what} must be an IPv4 address`);
+}
+
 /** What a host agent is started with (CLI flags or argv of the agent process). */
 export const AgentArgsSchema = z.object({
   name: HostNameSchema,
-  address: z
+  /** Where the data plane listens and streams leave from: any IPv4 address of this host. */
+  address: ipv4('the data-plane address').default('127.0.0.1'),
+  /**
+   * The address other hosts are told to reach this one at (registration, Prepare cookie), when it
+   * is not the listen address: behind NAT, or a name in DNS.
+   */
+  advertise: z
     .string()
-    .regex(
-      /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/,
-      'the data-plane address must be a loopback address (127.x.x.x)',
-    )
-    .default('127.0.0.1'),
+    .regex(/^[A-Za-z0-9.-]{1,253}$/, 'the advertised address must be an IPv4 address or a host name')
+    .optional(),
   memoryMiB: z.coerce
     .number()
     .int()

@@ -31,6 +31,8 @@ export interface MigrationDeps {
   outbox: Outbox;
   /** The data-plane port other hosts are told (the listener's own unless a proxy fronts it). */
   advertisedPort?: number;
+  /** The data-plane address other hosts are told, when it is not the listener's (NAT, a DNS name). */
+  advertisedHost?: string;
   /** Outgoing streams leave from this host's data-plane address, as a real host's traffic does. */
   localAddress?: string;
 }
@@ -131,7 +133,7 @@ export async function prepareIncoming(
   incoming.set(input.migrationId, { tunnel: expectation.tunnel, stopWatching });
   return {
     host: deps.host,
-    dataHost: expectation.address.host,
+    dataHost: deps.advertisedHost ?? expectation.address.host,
     dataPort: deps.advertisedPort ?? expectation.address.port,
     token: expectation.token,
   };

@@ -4,6 +4,8 @@
 // so that `ferry status` still shows a host that is down with the guests that outlive its agent.
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { FerryError } from '../../errors/ferry-error.ts';
+import { loadScript } from '../../infra/redis/scripts.ts';
 import { HostGuestSchema, type HostGuest } from './host-guest.ts';
 
 export const HEARTBEAT_MS = 2000;
@@ -30,6 +32,11 @@ export const HostLastSeenSchema = z.object({
 });
 export type HostLastSeen = z.infer<typeof HostLastSeenSchema>;
 
+/** A second agent claims a host name a live agent holds (another machine, another state dir). */
+export class HostNameTakenError extends FerryError {
+  readonly code = 'HOST_NAME_TAKEN';
+}
+
 /** Where registrations live; tests pass their own prefix. */
 export class HostRegistry {
   constructor(
@@ -53,6 +60,32 @@ export class HostRegistry {
 
   private get set(): string {
     return `${this.prefix}:hosts`;
+  }
+
+  /** Which host UUID holds the name now; a key of its own, so no reader sees a half-made registration. */
+  private claimKey(name: string): string {
+    return `${this.prefix}:host-claim:${name}`;
+  }
+
+  /**
+   * Binds `name` to the agent whose identity is `uuid` for `ttlMs` (renewed at every beat). A name
+   * a live agent of another identity holds is refused: two agents answering one task queue and
+   * writing one registration would each undo the other's guests and leases. A name whose agent
+   * stopped (its claim lapsed or was given back) may be taken by a new identity.
+   */
+  async claim(name: string, uuid: string, ttlMs = TTL_MS): Promise<void> {
+    const result = await loadScript(this.redis, 'host-claim')([this.claimKey(name)], [uuid, ttlMs]);
+    if (result !== 'ok') {
+      throw new HostNameTakenError(
+        `host name ${name} is held by a live agent of another identity (host UUID ${String(result)})`,
+        { hint: `stop that agent first (\`ferry host stop ${name}\` where it runs), or choose another name` },
+      );
+    }
+  }
+
+  /** Gives the name back when the agent stops, if the claim is still this identity's. */
+  async unclaim(name: string, uuid: string): Promise<void> {
+    await loadScript(this.redis, 'host-unclaim')([this.claimKey(name)], [uuid]);
   }
 
   /** Registers (or refreshes) the host, with its guests when given. */

@@ -46,8 +46,10 @@ type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 
 export interface HostAgentOptions {
   name: string;
-  /** Loopback address of this host's data plane (127.0.0.x). */
+  /** The address this host's data plane listens on and its streams leave from (any IPv4). */
   address: string;
+  /** The data-plane address other hosts are told, when they reach this host under another. */
+  advertise?: string;
   /** Memory this host offers to guests. */
   memoryMiB: number;
   /** The data plane's listen port (0: any free port). */
@@ -86,6 +88,14 @@ export class HostAgent {
     routeTemporalLogs(log);
     const dir = hostStateDir(cfg.stateDir, options.name);
     const identity = loadOrCreateIdentity(dir, options.name);
+    const redis = createRedis(cfg, `agent-${options.name}`, { patient: true });
+    const registry = new HostRegistry(redis);
+    // Before anything of the host's is touched (outbox, guests, leases): a name another live
+    // agent holds is refused here, with one line.
+    await registry.claim(options.name, identity.uuid).catch((err: unknown) => {
+      redis.disconnect();
+      throw err;
+    });
     const outbox = new Outbox(dir, options.name);
     const shipper = new Shipper(createKafka(cfg, `agent-${options.name}`, log), outbox, log.child('events'));
     shipper.start();
@@ -96,8 +106,6 @@ export class HostAgent {
       log.child('guests'),
       join(cfg.cacheDir, 'guest-images'),
     );
-    const redis = createRedis(cfg, `agent-${options.name}`, { patient: true });
-    const registry = new HostRegistry(redis);
     const jobs = new JobStore(redis);
     const diskLeases = new DiskLeases(redis);
     const leases = recordedLeases(diskLeases, outbox);
@@ -162,6 +170,7 @@ export class HostAgent {
       memoryMiB: options.memoryMiB,
       tunnels,
       advertisedPort,
+      ...(options.advertise === undefined ? {} : { advertisedHost: options.advertise }),
       localAddress: options.address,
       outbox,
       placements,
@@ -216,7 +225,7 @@ export class HostAgent {
     outbox.record({
       type: 'host.started',
       vm: null,
-      data: { uuid: identity.uuid, address: `${options.address}:${advertisedPort}` },
+      data: { uuid: identity.uuid, address: `${options.advertise ?? options.address}:${advertisedPort}` },
     });
     agent.epoch = new RedisEpoch(redis, dir);
     agent.leases = leases;
@@ -251,11 +260,13 @@ export class HostAgent {
   private async beatOnce(): Promise<void> {
     try {
       const guests = await this.guests.describe();
+      // A name taken by another identity while this agent was cut off is not written over.
+      await this.registry.claim(this.options.name, this.identity.uuid);
       await this.registry.heartbeat(
         {
           name: this.options.name,
           uuid: this.identity.uuid,
-          address: this.options.address,
+          address: this.options.advertise ?? this.options.address,
           dataPort: this.options.advertisePort ?? this.tunnels.address.port,
           memoryMiB: this.options.memoryMiB,
           usedMiB: this.guests.usedMemoryMiB(),
@@ -310,6 +321,7 @@ export class HostAgent {
     this.guests.standby?.stop();
     this.guests.runner?.close();
     await this.registry.deregister(this.options.name).catch(() => undefined);
+    await this.registry.unclaim(this.options.name, this.identity.uuid).catch(() => undefined);
     this.redis.disconnect();
     await this.shipper.drain(5000);
     await this.shipper.stop();

@@ -1,4 +1,4 @@
-// The host agent process: `node .build/KEY/bundle/agent.js --name N --address A --memory M`
+// The host agent process: `node .build/KEY/bundle/agent.js --name N --address A [--advertise B] --memory M`
 // (the compiled build, see infra/build/compiled.mjs).
 // `ferry host start --detach` runs it in the background with its log in the host's state dir.
 import { parseArgs } from 'node:util';
@@ -7,6 +7,7 @@ import { loadConfig } from '../../infra/config.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { stopOnSignal } from '../../infra/process/stop-on-signal.ts';
 import { HostAgent } from './agent.ts';
+import { useIdentity } from '../../infra/pki/index.ts';
 import { AgentArgsSchema } from '../../hosts/agent/agent-args.ts';
 
 try {
@@ -14,6 +15,7 @@ try {
     options: {
       name: { type: 'string' },
       address: { type: 'string' },
+      advertise: { type: 'string' },
       memory: { type: 'string' },
       'data-port': { type: 'string' },
       'advertise-port': { type: 'string' },
@@ -24,11 +26,14 @@ try {
   const args = AgentArgsSchema.parse({
     name: values.name,
     address: values.address,
+    advertise: values.advertise,
     memoryMiB: values.memory,
     dataPort: values['data-port'],
     advertisePort: values['advertise-port'],
     guestRunner: values['guest-runner'],
   });
+  // Every client this agent opens presents the host's certificate when security is on.
+  useIdentity('host', args.name);
   const log = createLogger(`agent ${args.name}`);
   const agent = await HostAgent.start(loadConfig(), args, log);
   stopOnSignal(log, () => agent.stop());
