@@ -21,6 +21,8 @@ export const DEFAULT_KAFKA_VERSION = '3.9.1';
 export const DEFAULT_KAFKA_HEAP_MIB = 512;
 /** TLS, credentials and ACLs on every service and the tunnel (docs/security.md). */
 export const DEFAULT_SECURITY = 'off';
+/** `ferry codec serve`, the Temporal UI's remote codec (docs/keys.md): beside the UI's 8233. */
+export const DEFAULT_CODEC_PORT = 8234;
 
 const port = z.coerce.number().int().min(1).max(65535);
 const loopback = z
@@ -68,6 +70,8 @@ const EnvSchema = z.object({
     )
     .optional(),
   FERRY_IDENTITY_DIR: z.string().min(1).optional(),
+  FERRY_KEYRING: z.enum(['on', 'off'], { message: "must be 'on' or 'off'" }).optional(),
+  FERRY_CODEC_PORT: port.default(DEFAULT_CODEC_PORT),
 });
 
 export interface Config {
@@ -102,6 +106,13 @@ export interface Config {
   security: { enabled: boolean };
   /** The identity bundle (certificate, key, CA, service credentials) this process uses; unset: its role's default. */
   identityDir: string | undefined;
+  /**
+   * On (default: as security): Temporal payloads encrypted by the codec, cookies signed by the
+   * Redis keyring's rotating keys; off: payloads in clear, cookies signed with clusterSecret.
+   */
+  keyring: { enabled: boolean };
+  /** Where `ferry codec serve` listens, and the codec endpoint the Temporal UI is given. */
+  codec: { port: number };
 }
 
 export class ConfigError extends FerryError {
@@ -157,5 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     clusterSecret: e.FERRY_CLUSTER_SECRET,
     security: { enabled: e.FERRY_SECURITY === 'on' },
     identityDir: e.FERRY_IDENTITY_DIR,
+    keyring: { enabled: (e.FERRY_KEYRING ?? e.FERRY_SECURITY) === 'on' },
+    codec: { port: e.FERRY_CODEC_PORT },
   };
 }
