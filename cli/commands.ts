@@ -20,6 +20,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./stack.ts')).registerStack,
   },
   {
+    name: 'pki',
+    summary: "the cluster's certificate authority and the identities it issues",
+    load: async () => (await import('./pki.ts')).registerPki,
+  },
+  {
     name: 'demo',
     summary:
       'npm start: the stack, four hosts, a dozen guests, a few migrations, a drain, and the audit of it all',

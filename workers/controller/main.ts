@@ -3,17 +3,30 @@
 // `--task-queue Q` runs it on another queue than the default (a drill's own controller).
 import { rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { z } from 'zod';
 import { reportAndExit } from '../../errors/report.ts';
 import { loadConfig } from '../../infra/config.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { stopOnSignal } from '../../infra/process/stop-on-signal.ts';
 import { Controller } from './controller.ts';
+import { IDENTITY_NAME, useIdentity } from '../../infra/pki/index.ts';
 import { controllerFiles } from './files.ts';
 import { CONTROL_TASK_QUEUE, TaskQueueSchema } from './queue.ts';
 
 try {
-  const { values } = parseArgs({ options: { 'task-queue': { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { 'task-queue': { type: 'string' }, name: { type: 'string' } },
+  });
   const taskQueue = TaskQueueSchema.default(CONTROL_TASK_QUEUE).parse(values['task-queue']);
+  // Each controller (one per operator machine) has an identity of its own.
+  useIdentity(
+    'controller',
+    z
+      .string()
+      .regex(IDENTITY_NAME, 'controller names are lower-case letters, digits and -')
+      .default('controller')
+      .parse(values.name),
+  );
   const cfg = loadConfig();
   const log = createLogger('controller');
   const files = controllerFiles(cfg, taskQueue);
