@@ -8,6 +8,13 @@ import { commandReturns, eventSchema, greetingSchema, responseSchema } from './s
 import type { QmpCommand, QmpCommandArgs, QmpEvent, QmpGreeting, QmpReturn } from './schema.ts';
 
 export const DEFAULT_QMP_TIMEOUT_MS = 10_000;
+/**
+ * The longest line ferry takes from a QMP peer. A guest is not trusted: one that sends a line with
+ * no end would grow the agent's buffer until the agent ran out of memory. QEMU 7.2's longest answer,
+ * query-qmp-schema, is about 200 KB, and the answers ferry asks for are far smaller; 1 Mi characters
+ * leaves room for any of them.
+ */
+export const MAX_QMP_LINE_CHARS = 1024 * 1024;
 
 interface Pending {
   command: string;
@@ -25,6 +32,8 @@ export class QmpClient {
   private readonly listeners = new Set<(event: QmpEvent) => void>();
   private closed: Error | null = null;
   private greeted: ((line: string) => void) | null = null;
+  /** Fails the handshake under way, with the reason the connection was shut. */
+  private greetingFailed: ((err: Error) => void) | null = null;
 
   private constructor(private readonly socket: Socket) {
     socket.setEncoding('utf8');
@@ -113,7 +122,12 @@ export class QmpClient {
       );
       this.greeted = (l) => {
         clearTimeout(timer);
+        this.greetingFailed = null;
         resolve(l);
+      };
+      this.greetingFailed = (err) => {
+        clearTimeout(timer);
+        reject(err);
       };
       this.socket.once('close', () => {
         clearTimeout(timer);
@@ -159,6 +173,15 @@ export class QmpClient {
       this.buffer = this.buffer.slice(nl + 1);
       if (line.length > 0) this.onLine(line);
     }
+    // What is left has no newline yet: a peer past the limit is cut off rather than buffered.
+    if (this.buffer.length > MAX_QMP_LINE_CHARS) {
+      this.buffer = '';
+      this.shut(
+        new QmpProtocolError(
+          `the QMP peer sent a line longer than ${MAX_QMP_LINE_CHARS} characters; connection cut off`,
+        ),
+      );
+    }
   }
 
   private onLine(line: string): void {
@@ -194,6 +217,8 @@ export class QmpClient {
   private shut(err: Error): void {
     if (this.closed) return;
     this.closed = err;
+    this.greetingFailed?.(err);
+    this.greetingFailed = null;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     this.socket.destroy();

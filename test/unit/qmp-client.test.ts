@@ -6,7 +6,7 @@ import type { Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { QmpClient } from '../../hosts/qmp/client.ts';
+import { MAX_QMP_LINE_CHARS, QmpClient } from '../../hosts/qmp/client.ts';
 import { QmpCommandError, QmpConnectionError, QmpProtocolError } from '../../hosts/qmp/errors.ts';
 
 const GREETING = {
@@ -110,4 +110,65 @@ void test('qmp client - QEMU errors become QmpCommandError, bad answers QmpProto
 
 void test('qmp client - connecting to a socket that never appears fails with QmpConnectionError', async () => {
   await assert.rejects(QmpClient.connect('/nonexistent/ferry-qmp.sock', 300), QmpConnectionError);
+});
+
+/** Writes `total` characters with no newline, in 64 KiB chunks, until done or the socket is gone. */
+function endlessLine(s: Socket, total: number): Promise<number> {
+  const chunk = 'x'.repeat(64 * 1024);
+  return new Promise((resolve) => {
+    let sent = 0;
+    const more = (): void => {
+      while (sent < total && !s.destroyed) {
+        sent += chunk.length;
+        if (!s.write(chunk)) {
+          s.once('drain', more);
+          return;
+        }
+      }
+      resolve(sent);
+    };
+    s.once('close', () => resolve(sent));
+    s.on('error', () => undefined); // the client cuts the connection: EPIPE/ECONNRESET here
+    more();
+  });
+}
+
+void test('qmp client - a peer that sends an endless line is cut off with a clear error, and nothing else breaks', async () => {
+  let peerClosed!: Promise<number>;
+  const { path, server } = await fakeQmp((cmd, s) => {
+    if (cmd.execute === 'query-status') peerClosed = endlessLine(s, 64 * MAX_QMP_LINE_CHARS);
+  });
+  const qmp = await QmpClient.connect(path);
+  const before = process.memoryUsage().rss;
+  await assert.rejects(qmp.execute('query-status'), (err: Error) => {
+    assert.ok(err instanceof QmpProtocolError, err.message);
+    assert.match(err.message, new RegExp(`longer than ${MAX_QMP_LINE_CHARS} characters`));
+    return true;
+  });
+  // The peer stopped being read long before its 64 Mi characters: it sees its connection end.
+  const sent = await peerClosed;
+  assert.ok(sent < 64 * MAX_QMP_LINE_CHARS, `the peer wrote ${sent} characters before the cut`);
+  assert.ok(process.memoryUsage().rss - before < 48 * MAX_QMP_LINE_CHARS, 'the line was not buffered whole');
+  // The client is shut for good: the next command fails at once with the same reason.
+  await assert.rejects(qmp.execute('query-status'), /longer than/);
+  server.close();
+});
+
+void test('qmp client - an endless greeting fails the connect with the line-length error, not a retry', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ferry-qmp-'));
+  dirs.push(dir);
+  const path = join(dir, 'qmp.sock');
+  let connections = 0;
+  const server = createServer((s) => {
+    connections++;
+    void endlessLine(s, 8 * MAX_QMP_LINE_CHARS);
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  await assert.rejects(QmpClient.connect(path, 5000), (err: Error) => {
+    assert.ok(err instanceof QmpProtocolError, `${err.constructor.name}: ${err.message}`);
+    assert.match(err.message, /longer than/);
+    return true;
+  });
+  assert.equal(connections, 1, 'a peer that broke the protocol is not dialled again');
+  server.close();
 });
