@@ -1,6 +1,6 @@
 // The one place ferry reads its environment. Every setting is parsed and checked here once; the
 // rest of the code receives a typed Config. Defaults match what `ferry stack up` starts.
-import { homedir } from 'node:os';
+import { homedir, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { FerryError } from '../errors/ferry-error.ts';
@@ -23,20 +23,37 @@ export const DEFAULT_KAFKA_HEAP_MIB = 512;
 export const DEFAULT_SECURITY = 'off';
 /** `ferry codec serve`, the Temporal UI's remote codec (docs/keys.md): beside the UI's 8233. */
 export const DEFAULT_CODEC_PORT = 8234;
+/** The bridge `ferry lab up` makes (docs/lab.md); the stack may bind its address. */
+export const DEFAULT_LAB_BRIDGE = 'ferrybr0';
+/** The lab's addresses: the bridge .1, host i .(10+i); a /24 that exists only on the lab's links. */
+export const DEFAULT_LAB_SUBNET = '10.77.0.0/24';
 
 const port = z.coerce.number().int().min(1).max(65535);
-const loopback = z
+const loopback = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$|^localhost$/;
+/**
+ * What the stack may bind: loopback, or an IPv4 address (checked once the lab's bridge name is
+ * known: it must be on that bridge, so nothing is ever bound on a link that leaves the machine).
+ */
+const bindHost = z
   .string()
   .regex(
-    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$|^localhost$/,
-    'must be a loopback address (127.x.x.x or localhost)',
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$|^localhost$|^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/,
+    'must be a loopback address (127.x.x.x or localhost) or the address of a lab bridge',
   );
 
 /** host:port as a client dials it; the host may be a name or an IPv4 address. */
 const hostPort = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port, such as 10.77.0.1:7233');
 
 const EnvSchema = z.object({
-  FERRY_BIND_HOST: loopback.default(DEFAULT_BIND_HOST),
+  FERRY_BIND_HOST: bindHost.default(DEFAULT_BIND_HOST),
+  FERRY_LAB_BRIDGE: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,14}$/, 'must be a Linux interface name: lower-case, at most 15 characters')
+    .default(DEFAULT_LAB_BRIDGE),
+  FERRY_LAB_SUBNET: z
+    .string()
+    .regex(/^10\.\d{1,3}\.\d{1,3}\.0\/24$/, 'must be a private /24 such as 10.77.0.0/24')
+    .default(DEFAULT_LAB_SUBNET),
   FERRY_STATE_DIR: z.string().min(1).optional(),
   FERRY_CACHE_DIR: z.string().min(1).optional(),
   FERRY_TEMPORAL_PORT: port.default(DEFAULT_TEMPORAL_PORT),
@@ -113,6 +130,8 @@ export interface Config {
   keyring: { enabled: boolean };
   /** Where `ferry codec serve` listens, and the codec endpoint the Temporal UI is given. */
   codec: { port: number };
+  /** `ferry lab up`: the bridge it makes and the /24 its links are numbered from. */
+  lab: { bridge: string; subnet: string };
 }
 
 export class ConfigError extends FerryError {
@@ -143,6 +162,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const home = homedir();
   const host = e.FERRY_BIND_HOST;
+  if (!loopback.test(host) && !onBridge(host, e.FERRY_LAB_BRIDGE)) {
+    throw new ConfigError(
+      `FERRY_BIND_HOST=${JSON.stringify(host)} is neither loopback nor an address of the lab bridge ${e.FERRY_LAB_BRIDGE}`,
+      {
+        hint: 'the stack binds loopback or a lab made by `ferry lab up` (docs/lab.md); clients of a remote stack set FERRY_TEMPORAL_ADDRESS, FERRY_KAFKA_BROKERS and FERRY_REDIS_URL instead',
+      },
+    );
+  }
   return {
     bindHost: host,
     stateDir: e.FERRY_STATE_DIR ?? join(env.XDG_STATE_HOME ?? join(home, '.local', 'state'), 'ferry'),
@@ -170,5 +197,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     identityDir: e.FERRY_IDENTITY_DIR,
     keyring: { enabled: (e.FERRY_KEYRING ?? e.FERRY_SECURITY) === 'on' },
     codec: { port: e.FERRY_CODEC_PORT },
+    lab: { bridge: e.FERRY_LAB_BRIDGE, subnet: e.FERRY_LAB_SUBNET },
   };
+}
+
+/** Is `address` an IPv4 address of the interface `bridge` (the lab's, in this network namespace)? */
+function onBridge(address: string, bridge: string): boolean {
+  return (networkInterfaces()[bridge] ?? []).some((a) => a.family === 'IPv4' && a.address === address);
 }

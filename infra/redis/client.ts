@@ -11,7 +11,8 @@ const RETRIES = { quick: 3, patient: 12 } as const;
  * restart instead of rolling the migration back for it.
  */
 export function createRedis(cfg: Config, name = 'ferry', opts: { patient?: boolean } = {}): Redis {
-  const client = new Redis(cfg.redis.port, cfg.bindHost, {
+  // cfg.redis.url: the address clients dial (a lab host's agent reaches the bridge, not loopback).
+  const client = new Redis(cfg.redis.url, {
     connectionName: name,
     maxRetriesPerRequest: opts.patient ? RETRIES.patient : RETRIES.quick,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
