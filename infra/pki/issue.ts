@@ -2,8 +2,8 @@
 // its SAN (URI ferry://<role>/<name>, plus DNS and IP names for servers), and the bundle around it.
 // Hosts and controllers also get an Ed25519 key that signs the events they publish.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Config } from '../config.ts';
 import { readBundle, type IdentityBundle } from './bundle.ts';
 import { initCaSync } from './ca.ts';
@@ -39,9 +39,25 @@ export function issueIdentitySync(cfg: Config, req: IssueRequest, outDir?: strin
       throw new PkiError(`"${san}" is not a subject alternative name: give DNS:name or IP:address`);
   }
   initCaSync(cfg);
-  const ca = caPaths(cfg);
-  const dir = outDir ?? bundleDir(cfg, req.role, req.name);
+  const final = outDir ?? bundleDir(cfg, req.role, req.name);
+  // Made aside and swapped in whole, so that a reader never sees a key without its certificate.
+  const dir = `${final}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  privateDir(dirname(final));
   privateDir(dir);
+  try {
+    makeBundle(cfg, req, dir, final);
+    const old = `${final}.old-${process.pid}-${randomBytes(4).toString('hex')}`;
+    if (existsSync(final)) renameSync(final, old);
+    renameSync(dir, final);
+    rmSync(old, { recursive: true, force: true });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return readBundle(final);
+}
+
+function makeBundle(cfg: Config, req: IssueRequest, dir: string, final: string): void {
+  const ca = caPaths(cfg);
   const key = join(dir, BUNDLE_FILES.key);
   const cert = join(dir, BUNDLE_FILES.cert);
   const csr = join(dir, 'request.csr');
@@ -93,7 +109,13 @@ export function issueIdentitySync(cfg: Config, req: IssueRequest, outDir?: strin
   writePrivateFile(join(dir, BUNDLE_FILES.credentials), JSON.stringify(credentials, null, 2) + '\n');
   if (req.role === 'host' || req.role === 'controller') {
     const signing = join(dir, BUNDLE_FILES.signingKey);
-    if (!existsSync(signing)) {
+    // A reissued certificate keeps the signing key: the key registered for this identity's
+    // events at enrolment stays the one that signs them.
+    const kept = join(final, BUNDLE_FILES.signingKey);
+    if (existsSync(kept)) {
+      writePrivateFile(signing, readFileSync(kept));
+      copyFileSync(join(final, BUNDLE_FILES.signingPub), join(dir, BUNDLE_FILES.signingPub));
+    } else {
       const pair = generateKeyPairSync('ed25519');
       writePrivateFile(signing, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }));
       writeFileSync(
@@ -102,7 +124,6 @@ export function issueIdentitySync(cfg: Config, req: IssueRequest, outDir?: strin
       );
     }
   }
-  return readBundle(dir);
 }
 
 export function issueIdentity(cfg: Config, req: IssueRequest, outDir?: string): Promise<IdentityBundle> {

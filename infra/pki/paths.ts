@@ -24,7 +24,7 @@ export function clusterPkiDir(cfg: Config): string {
 }
 
 export function caPaths(cfg: Config): { cert: string; key: string } {
-  const dir = clusterPkiDir(cfg);
+  const dir = join(clusterPkiDir(cfg), 'ca');
   return { cert: join(dir, 'ca.crt'), key: join(dir, 'ca.key') };
 }
 

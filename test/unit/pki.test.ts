@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +21,7 @@ import {
   type IdentityBundle,
 } from '../../infra/pki/index.ts';
 
+const execFileAsync = promisify(execFile);
 const root = mkdtempSync(join(tmpdir(), 'ferry-pki-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 const cfgAt = (name: string) => loadConfig({ FERRY_STATE_DIR: join(root, name) });
@@ -69,6 +72,29 @@ async function handshake(
 }
 
 describe('pki', () => {
+  it('pki - processes making the CA and passwords at once on a new state dir agree on one of each', async () => {
+    const dir = join(root, 'race');
+    const script = [
+      "import { loadConfig } from './infra/config.ts';",
+      "import { initCaSync, servicePassword, caPaths } from './infra/pki/index.ts';",
+      "import { readFileSync } from 'node:fs';",
+      `const cfg = loadConfig({ FERRY_STATE_DIR: ${JSON.stringify(dir)} });`,
+      'initCaSync(cfg);',
+      "console.log(readFileSync(caPaths(cfg).cert, 'utf8').length + ':' + readFileSync(caPaths(cfg).cert, 'utf8').slice(-80) + servicePassword(cfg, 'redis', 'agent'));",
+    ].join('\n');
+    const runs = Array.from({ length: 4 }, () =>
+      execFileAsync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: process.cwd(),
+      }),
+    );
+    const outs = (await Promise.all(runs)).map((r) => r.stdout.trim());
+    assert.equal(
+      new Set(outs).size,
+      1,
+      `four processes saw ${new Set(outs).size} different CAs or passwords`,
+    );
+  });
+
   const cfg = cfgAt('a');
   const host = issueIdentitySync(cfg, { role: 'host', name: 'h1', sans: ['IP:10.77.0.2'] });
 
