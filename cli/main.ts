@@ -3,12 +3,15 @@
 import { Command, CommanderError } from 'commander';
 import { COMMANDS, requestedCommand } from './commands.ts';
 import { reportAndExit } from '../errors/report.ts';
+import { usePrivateUmask } from '../infra/process/private-umask.ts';
 
 const program = new Command('ferry')
   .description('Live-migrate virtual machines between hosts (libvirt migration v3 on Temporal)')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
+// Everything this process and its children make is for this user only (0700 / 0600).
+usePrivateUmask();
 try {
   const entry = requestedCommand(process.argv);
   if (entry) (await entry.load())(program);

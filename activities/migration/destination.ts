@@ -68,13 +68,9 @@ export function createDestinationActivities(deps: PhaseDeps) {
         if (draining) {
           throw refuse('HostDraining', `${host} is draining (since ${draining.since}, by ${draining.by})`);
         }
-        const free = deps.memoryMiB - guests.usedMemoryMiB();
-        if (def.memoryMiB > free) {
-          throw refuse(
-            'CapacityShort',
-            `${host} has ${free} MiB free of ${deps.memoryMiB}, ${vm} needs ${def.memoryMiB} MiB`,
-          );
-        }
+        // Refused before anything is taken; the guest's start checks again, atomically, against
+        // other starts under way (CapacityError: type CapacityShort, naming host, VM and phase).
+        guests.checkRoom(vm, def.memoryMiB, 'prepare');
         if (guests.has(vm)) throw refuse('GuestExists', `a guest named ${vm} already runs on ${host}`);
         await jobs.start({
           vm,

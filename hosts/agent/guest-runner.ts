@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { startDaemon } from '../../infra/process/daemon.ts';
+import { guestEnvironment } from '../guests/environment.ts';
 import { isSameProcessAlive, readLivePidFile, type PidRecord } from '../../infra/process/pid-file.ts';
 import { guestRunnerCommand } from '../guest-sim/launch.ts';
 import {
@@ -86,7 +87,13 @@ export class GuestRunner {
     mkdirSync(dir, { recursive: true });
     rmSync(paths.socket, { force: true });
     const { command, args } = guestRunnerCommand(paths.socket);
-    const record = startDaemon({ command, args, logPath: paths.log, pidPath: paths.pid });
+    const record = startDaemon({
+      command,
+      args,
+      env: guestEnvironment(),
+      logPath: paths.log,
+      pidPath: paths.pid,
+    });
     log.info('guest runner started', { pid: record.pid, socket: paths.socket });
     const runner = await GuestRunner.connect(paths, record, log);
     if (!runner) throw new Error(`the guest runner exited before it listened: read ${paths.log}`);

@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startDaemon } from '../../infra/process/daemon.ts';
+import { guestEnvironment } from '../guests/environment.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { isSameProcessAlive, writePidFile, type PidRecord } from '../../infra/process/pid-file.ts';
 import { emulatedStandbyCommand } from '../guest-sim/launch.ts';
@@ -47,7 +48,7 @@ export class GuestStandby {
     const { command, args } = emulatedStandbyCommand(socket);
     try {
       const pidPath = join(this.dir, `${name}.pid`);
-      const record = startDaemon({ command, args, logPath: log, pidPath });
+      const record = startDaemon({ command, args, env: guestEnvironment(), logPath: log, pidPath });
       this.waiting = { record, socket, log, pidPath };
     } catch (err) {
       this.waiting = undefined;

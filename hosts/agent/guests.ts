@@ -3,14 +3,17 @@
 // libvirtd; a restarted agent finds its guests there and reconnects. With a guest runner (the agent's
 // --guest-runner), emulated guests are guests of the host's runner process instead, named by
 // runner-guest.json in place of guest.pid; either way the agent holds a GuestProcess.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startDaemon } from '../../infra/process/daemon.ts';
+import { guestEnvironment } from '../guests/environment.ts';
 import { tailFile } from '../../infra/process/log-tail.ts';
 import { readLivePidFile, type PidRecord } from '../../infra/process/pid-file.ts';
+import { privateDir, writePrivateFile } from '../../infra/pki/private-files.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { QmpClient } from '../qmp/client.ts';
+import { checkCapacity, type CapacityPhase, type HostCapacity } from './capacity.ts';
 import { GUEST_EXISTS, GUEST_START_FAILED, GUEST_UNKNOWN, GuestError } from './errors.ts';
 import { emulatedSpecOf, guestCommand } from './guest-command.ts';
 import { OsGuestProcess, type GuestProcess } from './guest-process.ts';
@@ -53,6 +56,10 @@ export class GuestManager {
   runner: GuestRunner | undefined;
   /** Whether new emulated guests start in the runner (the agent's --guest-runner). */
   startInRunner = false;
+  /** What this host takes (the agent sets it); every start is checked against it. */
+  capacity: HostCapacity | undefined;
+  /** Guests whose start is under way, with their memory: counted against the capacity already. */
+  private readonly starting = new Map<string, number>();
   /** Notices guests whose process ended by itself (quit, crash, a failed incoming migration). */
   private readonly watcher = setInterval(() => this.reapExited(), WATCH_MS).unref();
 
@@ -83,14 +90,44 @@ export class GuestManager {
   async start(input: GuestDefinitionInput, migrationId: string | null = null): Promise<{ pid: number }> {
     const def = GuestDefinitionSchema.parse(input);
     const p = this.paths(def.vm);
-    if (this.guests.has(def.vm) || readLivePidFile(p.pid)) {
+    if (this.guests.has(def.vm) || this.starting.has(def.vm) || readLivePidFile(p.pid)) {
       throw new GuestError(GUEST_EXISTS, def.vm, this.host, 'a guest of that name already runs here', {
         hint: 'choose another VM name, or stop or kill the running one first',
       });
     }
+    // Checked and taken with no await between: two starts cannot both take the last room.
+    this.checkRoom(def.vm, def.memoryMiB, migrationId === null ? 'start' : 'prepare');
+    this.starting.set(def.vm, def.memoryMiB);
+    try {
+      return await this.startChecked(def, p, migrationId);
+    } finally {
+      this.starting.delete(def.vm);
+    }
+  }
+
+  /**
+   * Throws CapacityError (naming host, VM and phase) unless a guest of `memoryMiB` fits beside the
+   * guests here and those starting. Prepare asks before it takes anything; start() asks again.
+   */
+  checkRoom(vm: string, memoryMiB: number, phase: CapacityPhase): void {
+    if (!this.capacity) return;
+    const startingMiB = [...this.starting.values()].reduce((a, b) => a + b, 0);
+    checkCapacity(
+      this.capacity,
+      { memoryMiB: this.usedMemoryMiB() + startingMiB, guests: this.guests.size + this.starting.size },
+      { host: this.host, vm, phase, memoryMiB },
+    );
+  }
+
+  private async startChecked(
+    def: GuestDefinition,
+    p: ReturnType<GuestManager['paths']>,
+    migrationId: string | null,
+  ): Promise<{ pid: number }> {
     rmSync(p.dir, { recursive: true, force: true });
-    mkdirSync(p.dir, { recursive: true });
-    writeFileSync(p.def, JSON.stringify(def) + '\n');
+    // Its sockets, log and pid file are the owner's alone, whatever the process umask.
+    privateDir(p.dir);
+    writePrivateFile(p.def, JSON.stringify(def) + '\n');
     const runner = def.kind === 'emulated' && this.startInRunner ? this.runner : undefined;
     const launch = runner
       ? () => runner.start(emulatedSpecOf(def, p.qmp), p)
@@ -152,7 +189,7 @@ export class GuestManager {
         if (def.kind === 'emulated' && this.standby) {
           pid = await this.standby.adopt(emulatedSpecOf(def, p.qmp), { log: p.log, pid: p.pid });
         }
-        pid ??= startDaemon({ command, args, logPath: p.log, pidPath: p.pid });
+        pid ??= startDaemon({ command, args, env: guestEnvironment(), logPath: p.log, pidPath: p.pid });
         return new OsGuestProcess(pid);
       } catch (err) {
         const left = readLivePidFile(p.pid);

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isSameProcessAlive, writePidFile, type PidRecord } from './pid-file.ts';
+import { isSameProcessAlive, PID_FILE_MODE, writePidFile, type PidRecord } from './pid-file.ts';
 
 export interface DaemonSpec {
   command: string;
@@ -15,7 +15,7 @@ export interface DaemonSpec {
 }
 
 export function startDaemon(spec: DaemonSpec): PidRecord {
-  const log = openSync(spec.logPath, 'a');
+  const log = openSync(spec.logPath, 'a', PID_FILE_MODE);
   try {
     const child = spawn(spec.command, spec.args, {
       cwd: spec.cwd,

@@ -1,7 +1,7 @@
 // A pid file that remembers which process it names: the pid plus the process's start time from
 // /proc. A pid the kernel has since given to another process never matches, so `stack down`
 // cannot signal a stranger.
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 
 const PidRecord = z.object({
@@ -11,6 +11,9 @@ const PidRecord = z.object({
   startedAt: z.string(),
 });
 export type PidRecord = z.infer<typeof PidRecord>;
+
+/** Pid files and the logs beside them are not for other users to read. */
+export const PID_FILE_MODE = 0o600;
 
 /** Field 22 of /proc/PID/stat (start time in clock ticks since boot), or undefined if gone or a zombie. */
 export function processStartTime(pid: number): string | undefined {
@@ -31,7 +34,9 @@ export function writePidFile(path: string, pid: number, command: string): PidRec
   const startTime = processStartTime(pid);
   if (startTime === undefined) throw new Error(`process ${pid} exited before its pid file was written`);
   const record = { pid, startTime, command, startedAt: new Date().toISOString() };
-  writeFileSync(path, JSON.stringify(record) + '\n');
+  // The owner's alone (0600), also when an older file of another mode is overwritten.
+  writeFileSync(path, JSON.stringify(record) + '\n', { mode: PID_FILE_MODE });
+  chmodSync(path, PID_FILE_MODE);
   return record;
 }
 

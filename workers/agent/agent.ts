@@ -33,6 +33,7 @@ import { TunnelListener } from '../../hosts/tunnel/index.ts';
 import { GuestRunner } from '../../hosts/agent/guest-runner.ts';
 import { GuestStandby } from '../../hosts/agent/guest-standby.ts';
 import { GuestManager } from '../../hosts/agent/guests.ts';
+import { DEFAULT_MAX_GUESTS } from '../../hosts/agent/capacity.ts';
 import { hostStateDir, loadOrCreateIdentity, type HostIdentity } from '../../hosts/agent/identity.ts';
 import type { AgentOperation } from '../../protocol/host-operations.ts';
 import { hostTaskQueue } from '../../protocol/task-queues.ts';
@@ -120,6 +121,8 @@ export class HostAgent {
       !!options.guestRunner,
     );
     guests.startInRunner = !!options.guestRunner;
+    // The agent itself refuses a guest that does not fit (Prepare and `guest start` alike).
+    guests.capacity = { memoryMiB: options.memoryMiB, maxGuests: DEFAULT_MAX_GUESTS };
     const recovered = await guests.recover();
     if (!options.guestRunner) {
       // After recovery, so a standby is never taken for a guest: the next emulated guest adopts it.

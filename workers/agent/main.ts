@@ -6,10 +6,13 @@ import { reportAndExit } from '../../errors/report.ts';
 import { loadConfig } from '../../infra/config.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { stopOnSignal } from '../../infra/process/stop-on-signal.ts';
+import { usePrivateUmask } from '../../infra/process/private-umask.ts';
 import { HostAgent } from './agent.ts';
 import { useIdentity } from '../../infra/pki/index.ts';
 import { AgentArgsSchema } from '../../hosts/agent/agent-args.ts';
 
+// Everything this process and its children make is for this user only (0700 / 0600).
+usePrivateUmask();
 try {
   const { values } = parseArgs({
     options: {

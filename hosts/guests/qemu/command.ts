@@ -3,6 +3,9 @@
 import { checkQemuGuestSpec } from './spec.ts';
 import type { QemuGuestSpec } from './spec.ts';
 
+/** QEMU's seccomp filter with every optional deny on (QEMU 7.2 accepts it; libvirt's choice too). */
+export const QEMU_SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';
+
 export interface QemuCommand {
   command: string;
   args: string[];
@@ -19,6 +22,10 @@ export function qemuGuestCommand(spec: QemuGuestSpec): QemuCommand {
     ...['-name', s.vm],
     // TCG: no KVM needed (nor wanted: hosts in CI have none); nothing QEMU would add on its own.
     ...['-accel', 'tcg', '-nodefaults', '-no-user-config', '-display', 'none'],
+    // seccomp, as libvirt runs QEMU (seccomp_sandbox): no obsolete system calls, no setuid or
+    // privilege changes, no fork/exec, no scheduler or affinity changes. A guest that escapes the
+    // emulator still cannot start a shell or raise its privileges.
+    ...['-sandbox', QEMU_SANDBOX],
     ...['-machine', s.machine, '-m', String(s.memoryMiB)],
     // No disk: a -kernel guest has no storage to complicate migration.
     ...['-kernel', s.image],

@@ -2,6 +2,7 @@
 // benchmarks. (The agent spawns detached and keeps a pid file instead; it uses qemuGuestCommand.)
 import { spawn } from 'node:child_process';
 import { QmpClient } from '../../qmp/client.ts';
+import { guestEnvironment } from '../environment.ts';
 import { qemuGuestCommand } from './command.ts';
 import { QemuGuestExitedError } from './errors.ts';
 import { checkQemuGuestSpec } from './spec.ts';
@@ -24,7 +25,7 @@ export async function launchQemuGuest(
 ): Promise<LaunchedQemuGuest> {
   const s = checkQemuGuestSpec(spec);
   const { command, args } = qemuGuestCommand(s);
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(command, args, { env: guestEnvironment(), stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
