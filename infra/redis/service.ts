@@ -33,6 +33,11 @@ export function redisService(cfg: Config): ServiceSpec {
         args: [
           '--bind',
           cfg.bindHost,
+          // Protected mode takes only loopback clients while the default user has no password,
+          // which refuses a lab's namespaces; what may reach the bind address is already limited
+          // (config: loopback or the lab's bridge), and with security on the default user is off.
+          '--protected-mode',
+          'no',
           '--port',
           String(cfg.redis.port),
           '--dir',
