@@ -4,8 +4,15 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { loadConfig } from '../infra/config.ts';
 import { tailFile } from '../infra/process/log-tail.ts';
-import { SERVICE_NAMES } from '../infra/stack/service.ts';
-import { serviceLogPath, stackDown, stackReset, stackStatus, stackUp } from '../infra/stack/stack.ts';
+import { SECURE_SERVICE_NAMES, SERVICE_NAMES } from '../infra/stack/service.ts';
+import {
+  serviceLogPath,
+  stackDown,
+  stackReset,
+  stackServices,
+  stackStatus,
+  stackUp,
+} from '../infra/stack/stack.ts';
 
 const say = (line: string) => console.log(line);
 
@@ -77,14 +84,20 @@ export function registerStack(program: Command): void {
   stack
     .command('logs')
     .description("print a service's log (all three when no service is named)")
-    .argument('[service]', `one of ${SERVICE_NAMES.join(', ')}`)
+    .argument(
+      '[service]',
+      `one of ${SERVICE_NAMES.join(', ')} (with security on: ${SECURE_SERVICE_NAMES.join(', ')})`,
+    )
     .option('-n, --lines <n>', 'lines to print', '40')
     .option('-f, --follow', 'keep printing as the log grows')
     .action(async (service: string | undefined, opts: { lines: string; follow?: boolean }) => {
-      const name = z.enum(SERVICE_NAMES).optional().parse(service);
+      const name = z
+        .enum([...SERVICE_NAMES, ...SECURE_SERVICE_NAMES])
+        .optional()
+        .parse(service);
       const lines = z.coerce.number().int().positive().parse(opts.lines);
       const cfg = loadConfig();
-      const names = name ? [name] : [...SERVICE_NAMES];
+      const names = name ? [name] : stackServices(cfg).map((s) => s.name);
       for (const n of names) {
         const path = serviceLogPath(cfg, n);
         if (names.length > 1) say(`==> ${n} (${path}) <==`);

@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import type { Config } from '../infra/config.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
-import { SERVICE_NAMES, type ServiceName } from '../infra/stack/service.ts';
+import { SERVICE_NAMES } from '../infra/stack/service.ts';
 import { serviceLogPath, servicePidFile, stackServices, startService } from '../infra/stack/stack.ts';
 import type { CliResult } from '../lab/cli.ts';
 import { privateStack, type PrivateStack } from './support/private-stack.ts';
@@ -44,7 +44,7 @@ after(async () => {
 });
 
 /** A line each service writes at start-up that only this stack's instance writes (or its file has). */
-const startLine = (): Record<ServiceName, RegExp> => ({
+const startLine = (): Record<(typeof SERVICE_NAMES)[number], RegExp> => ({
   redis: new RegExp(`Running mode=standalone, port=${cfg.redis.port}\\b`),
   kafka: /\[BrokerServer id=1\] Starting broker/,
   temporal: new RegExp(`^Temporal Server:\\s+\\S+:${cfg.temporal.port}$`, 'm'),

@@ -1,7 +1,9 @@
 import type { DaemonSpec } from '../process/daemon.ts';
 
 export const SERVICE_NAMES = ['redis', 'kafka', 'temporal'] as const;
-export type ServiceName = (typeof SERVICE_NAMES)[number];
+/** Started only with security on (FERRY_SECURITY=on): Temporal's TLS front. */
+export const SECURE_SERVICE_NAMES = ['temporal-front'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number] | (typeof SECURE_SERVICE_NAMES)[number];
 
 /** The answer to one real request (Temporal: namespace describe; Kafka: metadata; Redis: PING). */
 export interface Probe {

@@ -12,6 +12,7 @@ import { isSameProcessAlive, readLivePidFile, type PidRecord } from '../process/
 import { isPortOpen } from '../process/port.ts';
 import { kafkaService } from '../kafka/service.ts';
 import { redisService } from '../redis/service.ts';
+import { temporalFrontService } from '../temporal/front-service.ts';
 import { temporalService } from '../temporal/service.ts';
 import { NotOwnedError, PortTakenError, ServiceStartError } from './errors.ts';
 import type { ServiceName, ServiceSpec } from './service.ts';
@@ -21,16 +22,27 @@ export type Log = (line: string) => void;
 const PORT_ENV: Record<ServiceName, string> = {
   redis: 'FERRY_REDIS_PORT',
   kafka: 'FERRY_KAFKA_PORT / FERRY_KAFKA_CONTROLLER_PORT',
-  temporal: 'FERRY_TEMPORAL_PORT / FERRY_TEMPORAL_UI_PORT',
+  temporal: 'FERRY_TEMPORAL_PORT (FERRY_TEMPORAL_BACKEND_PORT with security on) / FERRY_TEMPORAL_UI_PORT',
+  'temporal-front': 'FERRY_TEMPORAL_PORT',
 };
 
 export function stackServices(cfg: Config): ServiceSpec[] {
-  return [redisService(cfg), kafkaService(cfg), temporalService(cfg)];
+  return [
+    redisService(cfg),
+    kafkaService(cfg),
+    temporalService(cfg),
+    // Listed after the server, so `down` (in reverse) stops the front before what it fronts.
+    ...(cfg.security.enabled ? [temporalFrontService(cfg)] : []),
+  ];
 }
 
 function serviceByName(cfg: Config, name: ServiceName): ServiceSpec {
   const spec = stackServices(cfg).find((s) => s.name === name);
-  if (!spec) throw new Error(`unknown service ${name}`);
+  if (!spec) {
+    throw new NotOwnedError(`${name} is not part of this stack: it runs only with security on`, {
+      hint: 'set FERRY_SECURITY=on (docs/temporal-tls.md)',
+    });
+  }
   return spec;
 }
 

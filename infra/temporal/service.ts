@@ -1,17 +1,28 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Connection, type TLSConfig } from '@temporalio/client';
 import type { Config } from '../config.ts';
 import type { Probe, ServiceSpec } from '../stack/service.ts';
 import { provisionTemporal } from './provision.ts';
 
+/**
+ * Where the dev server listens. With security on it speaks plaintext to its TLS front only
+ * (front-service.ts): on 127.0.0.1, on a port of its own, its UI and internal ports on loopback too.
+ */
+export function temporalBackend(cfg: Config): { host: string; port: number } {
+  return cfg.security.enabled
+    ? { host: '127.0.0.1', port: cfg.temporal.backendPort }
+    : { host: cfg.bindHost, port: cfg.temporal.port };
+}
+
 /** Temporal's dev server, file-backed so workflows survive a server restart. */
 export function temporalService(cfg: Config): ServiceSpec {
   const dir = join(cfg.stateDir, 'temporal');
+  const backend = temporalBackend(cfg);
   return {
     name: 'temporal',
-    host: cfg.bindHost,
-    port: cfg.temporal.port,
+    host: backend.host,
+    port: backend.port,
     otherPorts: [cfg.temporal.uiPort],
     logPath: join(cfg.stateDir, 'logs', 'temporal.log'),
     pidPath: join(cfg.stateDir, 'run', 'temporal.pid'),
@@ -29,9 +40,9 @@ export function temporalService(cfg: Config): ServiceSpec {
           'server',
           'start-dev',
           '--ip',
-          cfg.bindHost,
+          backend.host,
           '--port',
-          String(cfg.temporal.port),
+          String(backend.port),
           '--ui-port',
           String(cfg.temporal.uiPort),
           '--db-filename',
@@ -62,20 +73,23 @@ export function temporalService(cfg: Config): ServiceSpec {
         pidPath: this.pidPath,
       };
     },
-    probe: () => probeTemporal(cfg),
+    // Security on: the server itself, plaintext, on its own port (the front has its own probe).
+    probe: () =>
+      probeTemporal(cfg, cfg.security.enabled ? `${backend.host}:${backend.port}` : cfg.temporal.address),
   };
 }
 
-export async function probeTemporal(cfg: Config): Promise<Probe> {
+/** A namespace described at `address`: through the TLS front when `tls` is given. */
+export async function probeTemporal(cfg: Config, address: string, tls?: TLSConfig): Promise<Probe> {
   let connection: Connection | undefined;
   try {
-    connection = await Connection.connect({ address: cfg.temporal.address, connectTimeout: 2000 });
+    connection = await Connection.connect({ address, connectTimeout: 2000, ...(tls ? { tls } : {}) });
     const ns = await connection.workflowService.describeNamespace({ namespace: cfg.temporal.namespace });
     const info = await connection.workflowService.getSystemInfo({});
     return {
       answers: true,
       version: info.serverVersion || undefined,
-      detail: `namespace ${ns.namespaceInfo?.name ?? cfg.temporal.namespace} described; UI on http://${cfg.bindHost}:${cfg.temporal.uiPort}`,
+      detail: `namespace ${ns.namespaceInfo?.name ?? cfg.temporal.namespace} described${tls ? ' over mTLS' : ''}; UI on http://${temporalBackend(cfg).host}:${cfg.temporal.uiPort}`,
     };
   } catch (err) {
     return { answers: false, detail: `namespace describe failed: ${firstLine(err)}` };

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { createHostActivities } from '../../activities/host.ts';
 import { createDestinationActivities } from '../../activities/migration/destination.ts';
 import type { PhaseDeps } from '../../activities/migration/deps.ts';
@@ -31,6 +31,7 @@ import { workflowBundle } from '../../infra/temporal/workflow-bundle.ts';
 import { connectWorker } from '../../infra/temporal/connect-worker.ts';
 import { TunnelListener } from '../../hosts/tunnel/index.ts';
 import { GuestRunner } from '../../hosts/agent/guest-runner.ts';
+import { connectTemporal } from '../../infra/temporal/connect.ts';
 import { GuestStandby } from '../../hosts/agent/guest-standby.ts';
 import { GuestManager } from '../../hosts/agent/guests.ts';
 import { DEFAULT_MAX_GUESTS } from '../../hosts/agent/capacity.ts';
@@ -155,7 +156,7 @@ export class HostAgent {
     await reaper.start();
     const connection = await connectWorker(cfg);
     const client = new Client({
-      connection: await Connection.connect({ address: cfg.temporal.address }),
+      connection: await connectTemporal(cfg),
       namespace: cfg.temporal.namespace,
     });
     const orphans = new OrphanSweeper({
