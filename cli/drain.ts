@@ -17,6 +17,7 @@ import { drainWorkflowId, isRunning, startOrAttach } from './cluster-client.ts';
 import { describeMove, followClusterOp } from './cluster-follow.ts';
 import { limitFlags, parseLimits, type LimitOptions } from './cluster-options.ts';
 import { jsonFlag, printResult } from './output.ts';
+import { BandwidthOptionSchema } from '../protocol/bandwidth.ts';
 
 export class DrainCommandError extends FerryError {
   readonly code = 'DRAIN_REFUSED';
@@ -26,7 +27,7 @@ const DrainOptions = z.object({
   host: HostNameSchema,
   to: z.array(HostNameSchema).min(1, 'give at least one host after --to').optional(),
   maxDowntimeMs: z.coerce.number().int().min(1, 'the downtime limit is at least 1 ms').optional(),
-  bandwidthMiBps: z.coerce.number().int().min(1, 'the bandwidth is at least 1 MiB/s').optional(),
+  bandwidthMiBps: BandwidthOptionSchema.optional(),
 });
 
 /** 0: every guest moved; 3: some did not (rolled back, no room, cancelled); 4: one needs a human. */

@@ -15,18 +15,19 @@ import type { MigrationReport } from '../protocol/migration.ts';
 import { onMigration, resolveMigration, startMigration } from './migration-client.ts';
 import { followMigration } from './migration-progress.ts';
 import { jsonFlag, printResult } from './output.ts';
+import { BandwidthOptionSchema } from '../protocol/bandwidth.ts';
 
 const MigrateOptions = z.object({
   vm: VmNameSchema,
   to: HostNameSchema,
   maxDowntimeMs: z.coerce.number().int().min(1, 'the downtime limit is at least 1 ms').optional(),
-  bandwidthMiBps: z.coerce.number().int().min(1, 'the bandwidth is at least 1 MiB/s').optional(),
+  bandwidthMiBps: BandwidthOptionSchema.optional(),
 });
 
 const SetOptions = z
   .object({
     maxDowntimeMs: z.coerce.number().int().min(1).optional(),
-    bandwidthMiBps: z.coerce.number().int().min(1).optional(),
+    bandwidthMiBps: BandwidthOptionSchema.optional(),
   })
   .refine((o) => o.maxDowntimeMs !== undefined || o.bandwidthMiBps !== undefined, {
     message: 'give --max-downtime or --bandwidth',

@@ -4,6 +4,7 @@
 import { Context } from '@temporalio/activity';
 import { migrateOut } from '../../hosts/agent/migration.ts';
 import type { TransferProgress } from '../../protocol/migration.ts';
+import { bandwidthBytesPerSec } from '../../protocol/bandwidth.ts';
 import { issueCookie, readCookie } from './cookies.ts';
 import { recordPhase } from './phase-event.ts';
 import type { PhaseDeps } from './deps.ts';
@@ -11,7 +12,6 @@ import { asPhase, refuse } from './refuse.ts';
 import { readMemo, type SourceMemo } from './source-memo.ts';
 import type { Lockstate } from '../../infra/redis/lockstate.ts';
 
-const MiB = 1024 * 1024;
 const REPORT_EVERY_MS = 1000;
 
 export interface GuestDefinitionView {
@@ -100,6 +100,12 @@ export function createSourceActivities(deps: PhaseDeps) {
       return asPhase(
         async () => {
           const { migrationId, vm, destination } = input;
+          // Checked before the job moves on: a limit QEMU cannot be sent exactly is refused here.
+          const maxBandwidth = bandwidthBytesPerSec(input.bandwidthMiBps, `max-bandwidth of ${migrationId}`);
+          const tunnelBandwidth = bandwidthBytesPerSec(
+            input.tunnelBandwidthMiBps,
+            `tunnel bandwidth of ${migrationId}`,
+          );
           const job = { vm, host, job: 'MIGRATION_OUT' as const, owner: migrationId };
           await jobs.startPhase({ ...job, phase: 'perform3' });
           const prepared = await readCookie(deps, input.cookie, {
@@ -123,10 +129,8 @@ export function createSourceActivities(deps: PhaseDeps) {
               destination: input.via ?? { host: prepared.tunnel.host, port: prepared.tunnel.port },
               token: prepared.tunnel.token,
               downtimeLimitMs: input.maxDowntimeMs,
-              ...(input.bandwidthMiBps > 0 ? { maxBandwidthBytesPerSec: input.bandwidthMiBps * MiB } : {}),
-              ...(input.tunnelBandwidthMiBps > 0
-                ? { tunnelBandwidthBytesPerSec: input.tunnelBandwidthMiBps * MiB }
-                : {}),
+              ...(maxBandwidth > 0 ? { maxBandwidthBytesPerSec: maxBandwidth } : {}),
+              ...(tunnelBandwidth > 0 ? { tunnelBandwidthBytesPerSec: tunnelBandwidth } : {}),
               progressTimeoutMs: input.progressTimeoutMs,
               signal: ctx.cancellationSignal,
             },
@@ -183,11 +187,12 @@ export function createSourceActivities(deps: PhaseDeps) {
       bandwidthMiBps: number;
     }) {
       return asPhase(async () => {
+        const bandwidth = bandwidthBytesPerSec(input.bandwidthMiBps, `max-bandwidth of ${input.migrationId}`);
         const job = await jobs.get(input.vm, host);
         if (job?.owner !== input.migrationId) return;
         await guests.qmp(input.vm).execute('migrate-set-parameters', {
           'downtime-limit': input.maxDowntimeMs,
-          ...(input.bandwidthMiBps > 0 ? { 'max-bandwidth': input.bandwidthMiBps * MiB } : {}),
+          ...(bandwidth > 0 ? { 'max-bandwidth': bandwidth } : {}),
         });
       });
     },

@@ -2,6 +2,7 @@
 // prepareIncoming (destination: a paused incoming guest behind a one-time tunnel token),
 // migrateOut (source: the guest migrates through the tunnel, watched for progress), and
 // waitIncoming (destination: the stream arrived whole and the guest loaded it).
+import { BandwidthRangeError } from '../../protocol/bandwidth.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../../errors/ferry-error.ts';
 import type { MigrationInfo } from '../qmp/schema.ts';
@@ -145,6 +146,8 @@ export async function migrateOut(
   heartbeat: (p: MigrationProgress) => void,
 ): Promise<MigrateOutResult> {
   const { guests, outbox, host } = deps;
+  checkBytesPerSec(input.maxBandwidthBytesPerSec, `max-bandwidth of ${input.migrationId}`);
+  checkBytesPerSec(input.tunnelBandwidthBytesPerSec, `tunnel bandwidth of ${input.migrationId}`);
   const qmp = guests.qmp(input.vm);
   const { outgoing } = guests.migrationSockets(input.vm);
   const tunnel = await openSourceTunnel({
@@ -320,4 +323,12 @@ function progressOf(info: MigrationInfo): MigrationProgress {
     passes: info.ram?.['dirty-sync-count'] ?? 0,
     expectedDowntimeMs: info['expected-downtime'] ?? 0,
   };
+}
+
+/** A rate in bytes per second that QEMU (or the tunnel's throttle) can be given exactly. */
+function checkBytesPerSec(bytes: number | undefined, what: string): void {
+  if (bytes === undefined || (Number.isSafeInteger(bytes) && bytes > 0)) return;
+  throw new BandwidthRangeError(
+    `${what}: ${bytes} bytes/s is out of range: 1 to ${Number.MAX_SAFE_INTEGER} (leave it out for no limit)`,
+  );
 }
