@@ -23,7 +23,12 @@ export async function replayMigrationHistories(
   const histories = opts.ids ? byId(client, opts.ids) : listed(client, opts.since);
   const result: HistoryReplay = { replayed: 0, failures: [] };
   for await (const r of Worker.runReplayHistories(
-    { workflowBundle: await workflowBundle(), replayName: 'ferry-audit' },
+    // The client's converter: with the keyring on, the histories' payloads are encrypted.
+    {
+      workflowBundle: await workflowBundle(),
+      replayName: 'ferry-audit',
+      dataConverter: client.options.dataConverter,
+    },
     histories,
   )) {
     result.replayed++;

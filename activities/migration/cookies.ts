@@ -2,6 +2,7 @@
 // protocol/cookie), then its nonce against Redis, so a cookie is good for one phase of one migration.
 // A retry of the same phase on the same host may present it again.
 import {
+  cookieKeyId,
   formatCookie,
   parseCookie,
   type Cookie,
@@ -38,7 +39,8 @@ export async function readCookie(
     acrossLoss?: boolean;
   },
 ): Promise<Cookie> {
-  const cookie = parseCookie(wire, deps.clusterSecret, {
+  const keys = await deps.cookieKeys.keyring(cookieKeyId(wire));
+  const cookie = parseCookie(wire, keys, {
     migrationId: expect.migrationId,
     vm: expect.vm,
     phase: expect.phase,
@@ -74,7 +76,7 @@ export async function readCookie(
 }
 
 /**
- * A cookie from this host: signed with the cluster secret, naming this host and its UUID as
+ * A cookie from this host: signed with the cluster's current key, naming this host and its UUID as
  * issuer, in Redis's present epoch (mandatory: a reader that cannot check it must refuse it).
  */
 export async function issueCookie(
@@ -89,6 +91,6 @@ export async function issueCookie(
       epoch,
       mandatory: [...(cookie.mandatory ?? []), 'epoch'],
     },
-    deps.clusterSecret,
+    await deps.cookieKeys.keyring(),
   );
 }

@@ -10,6 +10,7 @@ import type { GuestLeases } from '../../hosts/agent/recorded-leases.ts';
 import type { JobStore } from '../../infra/redis/jobs.ts';
 import type { Placements } from '../../infra/redis/placement.ts';
 import type { IncomingGuard } from '../../hosts/agent/autokill-reaper.ts';
+import type { CookieKeySource } from '../../protocol/cookie/index.ts';
 import type { TransferProgress } from '../../protocol/migration.ts';
 
 export interface PhaseDeps extends MigrationDeps {
@@ -24,7 +25,8 @@ export interface PhaseDeps extends MigrationDeps {
   leases: GuestLeases;
   autokill: AutokillLeases;
   nonces: CookieNonces;
-  clusterSecret: Buffer;
+  /** The cluster's cookie keys: the keyring's (rotating, with ids) or the one cluster secret. */
+  cookieKeys: CookieKeySource;
   guard: IncomingGuard;
   /** Sends Perform's progress to the migration workflow (best effort). */
   reportTransfer(migrationId: string, progress: TransferProgress): Promise<void>;

@@ -7,6 +7,9 @@ import { FerryError } from '../../errors/ferry-error.ts';
 export const COOKIE_ERROR_CODES = [
   'COOKIE_MALFORMED',
   'COOKIE_TOO_LONG',
+  // Signed under a key id this host's keyring lacks, or one replaced longer than a cookie lives.
+  'COOKIE_UNKNOWN_KEY',
+  'COOKIE_KEY_RETIRED',
   'COOKIE_BAD_SIGNATURE',
   'COOKIE_INVALID',
   'COOKIE_VERSION',

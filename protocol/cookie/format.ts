@@ -5,8 +5,9 @@ import { CookieError } from './errors.ts';
 import { isKnownFeature, presentFeatures } from './features.ts';
 import { describeIssue } from './issues.ts';
 import { COOKIE_VERSION, CookieSchema, type Cookie } from './schema.ts';
+import { asKeyring, type CookieSecret } from './keys.ts';
 import { signPayload } from './sign.ts';
-import { COOKIE_MAX_BYTES, DEFAULT_COOKIE_TTL_MS, encodePayload, joinWire } from './wire.ts';
+import { COOKIE_MAX_BYTES, DEFAULT_COOKIE_TTL_MS, encodePayload, joinWire, signedText } from './wire.ts';
 
 export type CookieInput = Omit<
   Cookie,
@@ -31,7 +32,8 @@ export interface FormatOptions {
   extraFeatures?: readonly ExtraFeature[];
 }
 
-export function formatCookie(cookie: CookieInput, secret: Buffer, opts: FormatOptions = {}): string {
+/** Signed with `secret`, or with a keyring's current key (whose id the cookie then carries). */
+export function formatCookie(cookie: CookieInput, secret: CookieSecret, opts: FormatOptions = {}): string {
   const now = opts.now ?? new Date();
   const ttlMs = opts.ttlMs ?? DEFAULT_COOKIE_TTL_MS;
   if (!Number.isFinite(ttlMs) || ttlMs <= 0)
@@ -74,7 +76,8 @@ export function formatCookie(cookie: CookieInput, secret: Buffer, opts: FormatOp
   const payload: Record<string, unknown> = { ...parsed.data };
   for (const extra of extras) if (extra.data !== undefined) payload[extra.name] = extra.data;
   const encoded = encodePayload(payload);
-  const wire = joinWire(encoded, signPayload(encoded, secret));
+  const key = asKeyring(secret).signing;
+  const wire = joinWire(encoded, signPayload(signedText(key.id, encoded), key.secret), key.id);
   if (wire.length > COOKIE_MAX_BYTES)
     throw new CookieError(
       'COOKIE_TOO_LONG',

@@ -9,6 +9,15 @@ export {
 } from './errors.ts';
 export { KNOWN_FEATURES, isKnownFeature, type CookieFeature } from './features.ts';
 export { formatCookie, type CookieInput, type ExtraFeature, type FormatOptions } from './format.ts';
+export {
+  CookieKeyring,
+  LEGACY_KEY_ID,
+  RETIRED_KEY_GRACE_MS,
+  asKeyring,
+  type CookieKey,
+  type CookieSecret,
+} from './keys.ts';
+export { cookieKeyId, cookieKeySource, type CookieKeySource } from './key-source.ts';
 export { parseCookie, type ParseExpectations } from './parse.ts';
 export { COOKIE_PHASES, type CookiePhase } from '../phases.ts';
 export { COOKIE_VERSION, CookieSchema, type Cookie } from './schema.ts';

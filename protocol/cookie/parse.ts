@@ -6,8 +6,9 @@ import { unsupportedFeatures } from './features.ts';
 import { describeIssue } from './issues.ts';
 import type { CookiePhase } from '../phases.ts';
 import { COOKIE_VERSION, CookieSchema, type Cookie } from './schema.ts';
+import { asKeyring, type CookieSecret } from './keys.ts';
 import { verifyPayload } from './sign.ts';
-import { COOKIE_MAX_BYTES, decodePayload, splitWire } from './wire.ts';
+import { COOKIE_MAX_BYTES, decodePayload, signedText, splitWire } from './wire.ts';
 
 export interface ParseExpectations {
   migrationId: string;
@@ -21,22 +22,25 @@ export interface ParseExpectations {
   now?: Date;
 }
 
-export function parseCookie(wire: string, secret: Buffer, expect: ParseExpectations): Cookie {
+/** Verified with `secret`, or with the keyring's key the cookie names while that key still may. */
+export function parseCookie(wire: string, secret: CookieSecret, expect: ParseExpectations): Cookie {
   const parts = splitWire(wire);
   if (parts === undefined)
     throw new CookieError(
       'COOKIE_MALFORMED',
-      'the cookie is not base64url payload "." signature; pass the previous phase\'s cookie unchanged',
+      'the cookie is not [key id "."] base64url payload "." signature; pass the previous phase\'s cookie unchanged',
     );
   if (wire.length > COOKIE_MAX_BYTES)
     throw new CookieError(
       'COOKIE_TOO_LONG',
       `the cookie is ${wire.length} bytes, over the ${COOKIE_MAX_BYTES}-byte limit; the issuing host must carry less`,
     );
-  if (!verifyPayload(parts.payload, parts.signature, secret))
+  const now = expect.now ?? new Date();
+  const key = asKeyring(secret).verifying(parts.keyId, now);
+  if (!verifyPayload(signedText(parts.keyId, parts.payload), parts.signature, key))
     throw new CookieError(
       'COOKIE_BAD_SIGNATURE',
-      'the cookie signature does not match: it was altered, or signed with another cluster secret; give every host the same FERRY_CLUSTER_SECRET',
+      'the cookie signature does not match: it was altered, or signed with another cluster secret; give every host the same FERRY_CLUSTER_SECRET (keyring off) or the same Redis (keyring on)',
     );
 
   let raw: unknown;
@@ -65,7 +69,6 @@ export function parseCookie(wire: string, secret: Buffer, expect: ParseExpectati
     );
   const cookie = parsed.data;
 
-  const now = expect.now ?? new Date();
   if (now.getTime() >= Date.parse(cookie.expiresAt))
     throw new CookieError(
       'COOKIE_EXPIRED',

@@ -7,6 +7,7 @@ import {
   COOKIE_ERROR_CODES,
   COOKIE_MAX_BYTES,
   CookieError,
+  CookieKeyring,
   formatCookie,
   parseCookie,
   type CookieErrorCode,
@@ -94,6 +95,32 @@ test('cookie parse - a tampered payload or another secret is a bad signature', (
   refused('COOKIE_BAD_SIGNATURE', () => parseCookie(wire, OTHER_SECRET, readerOf(perform)));
   const other = formatCookie(perform.input, OTHER_SECRET, perform.opts);
   refused('COOKIE_BAD_SIGNATURE', () => parseCookie(other, TEST_SECRET, readerOf(perform)));
+});
+
+test('cookie parse - a key id the keyring lacks, or a key replaced longer than a cookie lives, is refused before the signature', () => {
+  const old = { id: '0a0b0c0d', secret: TEST_SECRET, createdAt: NOW.getTime() - 60_000 };
+  const next = { id: '1a1b1c1d', secret: OTHER_SECRET, createdAt: NOW.getTime() };
+  const signedOld = performWire({}, {});
+  const underOld = formatCookie(perform.input, new CookieKeyring([old]), perform.opts);
+  assert.match(underOld, /^0a0b0c0d\./, 'the cookie names its key');
+  refused(
+    'COOKIE_UNKNOWN_KEY',
+    () => parseCookie(underOld, new CookieKeyring([next]), readerOf(perform)),
+    /0a0b0c0d/,
+  );
+  // A cookie of the single cluster.secret carries no id: a keyring host names why it refuses it.
+  refused(
+    'COOKIE_UNKNOWN_KEY',
+    () => parseCookie(signedOld, new CookieKeyring([old]), readerOf(perform)),
+    /FERRY_KEYRING/,
+  );
+  const rotated = new CookieKeyring([old, next], 1000);
+  assert.ok(parseCookie(underOld, rotated, readerOf(perform, new Date(NOW.getTime() + 999))));
+  refused(
+    'COOKIE_KEY_RETIRED',
+    () => parseCookie(underOld, rotated, readerOf(perform, new Date(NOW.getTime() + 1000))),
+    /replaced at 2025-03-01T12:00:00.000Z/,
+  );
 });
 
 test('cookie parse - a signed payload that is not a valid cookie names what is wrong', () => {

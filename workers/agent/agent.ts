@@ -17,7 +17,7 @@ import { FinishedMigrations } from '../../infra/redis/finished-migrations.ts';
 import { JobStore } from '../../infra/redis/jobs.ts';
 import { Placements } from '../../infra/redis/placement.ts';
 import { reportTransfer } from '../../workflows/migration/messages.ts';
-import { loadClusterSecret } from '../../protocol/cookie/index.ts';
+import { cookieKeySource } from '../../protocol/cookie/index.ts';
 import { AutokillReaper } from '../../hosts/agent/autokill-reaper.ts';
 import { OrphanSweeper } from '../../hosts/agent/orphan-sweeper.ts';
 import { recordedLeases } from '../../hosts/agent/recorded-leases.ts';
@@ -27,11 +27,13 @@ import { createKafka } from '../../infra/kafka/bus.ts';
 import { routeTemporalLogs } from '../../infra/logging/libraries.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { createRedis } from '../../infra/redis/client.ts';
+import { KeyringCache, sharedRedis } from '../../infra/redis/keyring.ts';
+import { dataConverter } from '../../infra/temporal/data-converter.ts';
 import { workflowBundle } from '../../infra/temporal/workflow-bundle.ts';
 import { connectWorker } from '../../infra/temporal/connect-worker.ts';
+import { connectTemporal } from '../../infra/temporal/connect.ts';
 import { TunnelListener } from '../../hosts/tunnel/index.ts';
 import { GuestRunner } from '../../hosts/agent/guest-runner.ts';
-import { connectTemporal } from '../../infra/temporal/connect.ts';
 import { GuestStandby } from '../../hosts/agent/guest-standby.ts';
 import { GuestManager } from '../../hosts/agent/guests.ts';
 import { DEFAULT_MAX_GUESTS } from '../../hosts/agent/capacity.ts';
@@ -92,6 +94,9 @@ export class HostAgent {
     const identity = loadOrCreateIdentity(dir, options.name);
     const redis = createRedis(cfg, `agent-${options.name}`, { patient: true });
     const registry = new HostRegistry(redis);
+    // The cookie and codec keys (keyring on), read through the agent's own Redis client.
+    const keyrings = new KeyringCache(sharedRedis(redis), { create: true });
+    const converter = dataConverter(cfg, keyrings);
     // Before anything of the host's is touched (outbox, guests, leases): a name another live
     // agent holds is refused here, with one line.
     await registry.claim(options.name, identity.uuid).catch((err: unknown) => {
@@ -158,6 +163,7 @@ export class HostAgent {
     const client = new Client({
       connection: await connectTemporal(cfg),
       namespace: cfg.temporal.namespace,
+      ...(converter ? { dataConverter: converter } : {}),
     });
     const orphans = new OrphanSweeper({
       host: options.name,
@@ -184,7 +190,7 @@ export class HostAgent {
       leases,
       autokill,
       nonces: new CookieNonces(redis),
-      clusterSecret: loadClusterSecret(cfg),
+      cookieKeys: cookieKeySource(cfg, keyrings),
       guard: reaper,
       reportTransfer: async (migrationId, progress) => {
         await client.workflow.getHandle(migrationId).signal(reportTransfer, progress);
@@ -204,6 +210,7 @@ export class HostAgent {
       taskQueue: hostTaskQueue(options.name),
       workflowBundle: await workflowBundle(),
       activities,
+      ...(converter ? { dataConverter: converter } : {}),
       // The SDK sends an activity's heartbeats to the server at most every 0.8 × its heartbeat
       // timeout (8 s of the phases' 10 s), which leaves 2 s of slack: an agent starved of CPU for
       // that long (24 migrations among 20 agents on 2 cores) timed its own phases out. Every 2 s

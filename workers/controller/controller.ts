@@ -20,6 +20,8 @@ import { DrainMarks } from '../../infra/redis/draining.ts';
 import { MigrationSlots } from '../../infra/redis/migration-slots.ts';
 import { workflowBundle } from '../../infra/temporal/workflow-bundle.ts';
 import { connectWorker } from '../../infra/temporal/connect-worker.ts';
+import { dataConverter } from '../../infra/temporal/data-converter.ts';
+import { KeyringCache, sharedRedis } from '../../infra/redis/keyring.ts';
 import { controllerOutbox } from './files.ts';
 import { CONTROL_TASK_QUEUE, slotsPrefix } from './queue.ts';
 
@@ -43,11 +45,13 @@ export class Controller {
     const shipper = new Shipper(createKafka(cfg, name, log), outbox, log.child('events'));
     shipper.start();
     const connection = await connectWorker(cfg);
+    const converter = dataConverter(cfg, new KeyringCache(sharedRedis(redis), { create: true }));
     const worker = await Worker.create({
       connection,
       namespace: cfg.temporal.namespace,
       taskQueue,
       workflowBundle: await workflowBundle(),
+      ...(converter ? { dataConverter: converter } : {}),
       activities: {
         ...createControlActivities({ autokill: new AutokillLeases(redis), outbox }),
         ...createClusterActivities({
