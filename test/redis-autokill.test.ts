@@ -39,7 +39,7 @@ test('autokill - register refuses another owner and renews the same owner', asyn
 test('autokill - only the owner renews, and a lapsed lease stays gone', async () => {
   const vm = uniqueName('vm');
   assert.equal(await autokill.renew({ vm, owner: 'mig-1', ttlMs: 5_000 }), false, 'nothing to renew');
-  assert.equal(await redis.exists(`${prefix}:autokill:${vm}`), 0, 'renew created nothing');
+  assert.equal(await redis.exists(`${prefix}:autokill:{${vm}}`), 0, 'renew created nothing');
   await autokill.register({ vm, host: 'host-b', owner: 'mig-1', ttlMs: 2_000 });
   assert.equal(await autokill.renew({ vm, owner: 'mig-2', ttlMs: 60_000 }), false);
   assert.ok((await autokill.holder(vm))!.ttlMs <= 2_000, 'another owner did not extend it');

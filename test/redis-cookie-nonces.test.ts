@@ -60,10 +60,10 @@ test('cookie nonces - of 20 scopes racing with one nonce, exactly one finds it f
 test('cookie nonces - a nonce is remembered for its TTL, not longer', async () => {
   const nonce = uniqueName('nonce');
   assert.equal(await nonces.consume(nonce, 'scope-a', 200, epoch), 'fresh');
-  const ttl = await redis.pttl(`${prefix}:nonce:${nonce}`);
+  const ttl = await redis.pttl(`${prefix}:{epoch}:nonce:${nonce}`);
   assert.ok(ttl > 0 && ttl <= 200, `ttl ${ttl}`);
   assert.equal(await nonces.consume(nonce, 'scope-a', 60_000, epoch), 'same-scope');
-  assert.ok((await redis.pttl(`${prefix}:nonce:${nonce}`)) <= 200, 'a retry does not extend it');
+  assert.ok((await redis.pttl(`${prefix}:{epoch}:nonce:${nonce}`)) <= 200, 'a retry does not extend it');
   await sleep(300);
   assert.equal(await nonces.consume(nonce, 'scope-b', 60_000, epoch), 'fresh');
 });
@@ -81,7 +81,7 @@ test('cookie nonces - once Redis lost its data (a new epoch), a cookie of the ol
     'the replay is refused',
   );
   assert.equal(await nonces.consume(unseen, 'mig-1:prepare@host-b', 60_000, epoch), 'stale');
-  assert.equal(await redis.exists(`${prefix}:nonce:${unseen}`), 0, 'a stale cookie records nothing');
+  assert.equal(await redis.exists(`${prefix}:{epoch}:nonce:${unseen}`), 0, 'a stale cookie records nothing');
   const next = await nonces.currentEpoch();
   assert.notEqual(next, epoch, 'the first to ask sets a new epoch');
   assert.equal(await nonces.consume(nonce, 'mig-1:prepare@host-c', 60_000, epoch), 'stale');

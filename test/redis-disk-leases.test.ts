@@ -39,7 +39,7 @@ const isLeaseError = (code: string, check?: (err: DiskLeaseError) => void) => (e
   return true;
 };
 
-const generation = async (d: string) => Number(await redis.hget(`${prefix}:disk:${d}`, 'generation'));
+const generation = async (d: string) => Number(await redis.hget(`${prefix}:{disks}:disk:${d}`, 'generation'));
 
 test('disk leases - a held disk cannot be acquired by another holder', async () => {
   const d = disk('held');
@@ -151,7 +151,7 @@ test('disk leases - a multi-disk acquire is all or nothing and a failed one move
   assert.equal(await leases.holderOf(free1), undefined);
   assert.equal(await leases.holderOf(free2), undefined);
   assert.equal(await generation(free1), 1, 'no generation moved');
-  assert.equal(await redis.exists(`${prefix}:disk:${free2}`), 0, 'the unknown disk is still unknown');
+  assert.equal(await redis.exists(`${prefix}:{disks}:disk:${free2}`), 0, 'the unknown disk is still unknown');
   assert.deepEqual((await leases.holderOf(taken))?.host, B.host);
   assert.deepEqual(
     (await leases.heldBy(A.host)).filter((l) => [free1, taken, free2].includes(l.disk)),
@@ -222,7 +222,7 @@ test('disk leases - heldBy lists what a host holds', async () => {
     [d2, d3],
   );
   assert.deepEqual(
-    (await redis.smembers(`${prefix}:disks:${host}`)).sort(),
+    (await redis.smembers(`${prefix}:{disks}:held-by:${host}`)).sort(),
     [d2, d3],
     'the index forgets it',
   );
@@ -234,7 +234,7 @@ test('disk leases - after a loss of Redis data the generation floor keeps tokens
   assert.equal(old?.token, 1, 'no loss yet: tokens count from 1');
   await leases.release(A, [before]);
   // The loss: the disk's hash is gone with everything else; the first host to notice raises the floor.
-  await redis.del(`${prefix}:disk:${before}`);
+  await redis.del(`${prefix}:{disks}:disk:${before}`);
   const floor = await raiseGenerationFloor(redis, prefix);
   assert.ok(floor > Date.parse('2026-01-01'), `the floor is Redis's clock in ms (${floor})`);
   assert.equal(await raiseGenerationFloor(redis, prefix), floor, 'set once: a second host finds it');

@@ -166,7 +166,7 @@ test('jobs - the source memo is kept by the owner from Begin to Confirm, under t
   await jobs.setSourceMemo({ ...ref, sourceMemo });
   assert.equal((await jobs.get(ref.vm, ref.host))?.sourceMemo, sourceMemo);
   // The stored field keeps its old name, so records written before the rename read the same.
-  assert.equal(await redis.hget(`${prefix}:job:${ref.host}:${ref.vm}`, 'lockstate'), sourceMemo);
+  assert.equal(await redis.hget(`${prefix}:job:{${ref.host}}:${ref.vm}`, 'lockstate'), sourceMemo);
   await assert.rejects(
     jobs.setSourceMemo({ ...ref, owner: 'mig-other', sourceMemo: '[]' }),
     isJobError('JOB_NOT_OWNER'),
@@ -220,7 +220,11 @@ test('jobs - listForHost lists the host jobs and forgets finished ones', async (
     (await jobs.listForHost(host)).map((r) => r.vm),
     ['vm-list-2'],
   );
-  assert.deepEqual(await redis.smembers(`${prefix}:jobs:${host}`), ['vm-list-2'], 'the index forgets it too');
+  assert.deepEqual(
+    await redis.smembers(`${prefix}:jobs:{${host}}`),
+    ['vm-list-2'],
+    'the index forgets it too',
+  );
 });
 
 test('jobs - of 20 clients starting a job on the same VM at once, exactly one wins', async () => {

@@ -32,12 +32,13 @@ export class AutokillLeases {
   }
 
   private key(vm: string): string {
-    return `${this.prefix}:autokill:${vm}`;
+    return `${this.prefix}:autokill:{${vm}}`;
   }
 
-  // Outside the `autokill:` namespace, so its own expiry is not taken for a lapsed lease.
+  // Outside the `autokill:` namespace, so its own expiry is not taken for a lapsed lease. The VM's
+  // name is the hash tag of both keys, which the register and claim scripts take together.
   private claimKey(vm: string): string {
-    return `${this.prefix}:autokill-claimed:${vm}`;
+    return `${this.prefix}:autokill-claimed:{${vm}}`;
   }
 
   /** At Prepare. Refuses (false) if another owner's lease exists; the same owner's is renewed. */
@@ -84,11 +85,14 @@ export class AutokillLeases {
    */
   async watchExpiry(onExpired: (vm: string) => void): Promise<() => Promise<void>> {
     const channel = `__keyevent@${this.redis.options.db ?? 0}__:expired`;
-    const leasePrefix = `${this.prefix}:autokill:`;
+    // A lease's key is `<prefix>:autokill:{vm}`: the VM's name is the hash tag.
+    const leasePrefix = `${this.prefix}:autokill:{`;
     const subscriber = this.redis.duplicate({ connectionName: 'ferry-autokill-watch' });
     subscriber.on('error', () => undefined);
     subscriber.on('message', (from: string, key: string) => {
-      if (from === channel && key.startsWith(leasePrefix)) onExpired(key.slice(leasePrefix.length));
+      if (from === channel && key.startsWith(leasePrefix) && key.endsWith('}')) {
+        onExpired(key.slice(leasePrefix.length, -1));
+      }
     });
     try {
       await subscriber.subscribe(channel);

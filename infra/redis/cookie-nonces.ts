@@ -23,13 +23,15 @@ export class CookieNonces {
     this.consumeScript = loadScript(redis, 'nonce-consume');
   }
 
+  // On the epoch's hash tag: nonce-consume reads the epoch with the nonce, and a Redis Cluster shard
+  // that lost its data loses both, so a stale cookie is still told apart (docs/redis.md).
   private key(nonce: string): string {
-    return `${this.prefix}:nonce:${nonce}`;
+    return `${this.prefix}:{epoch}:nonce:${nonce}`;
   }
 
-  /** The epoch key (`ferry:epoch` for the agents' prefix). */
+  /** The epoch key (`ferry:{epoch}` for the agents' prefix), on the nonces' slot. */
   get epochKey(): string {
-    return `${this.prefix}:epoch`;
+    return `${this.prefix}:{epoch}`;
   }
 
   /**

@@ -73,7 +73,7 @@ const ReplySchema = z.tuple([z.string()], z.union([z.number(), z.string()]));
  * The key (under the prefix) of the generation floor: set once Redis lost its data (see
  * raiseGenerationFloor), so fencing tokens go on growing instead of starting again at 1.
  */
-export const GENERATION_FLOOR = 'generation-floor';
+export const GENERATION_FLOOR = '{disks}:generation-floor';
 
 /**
  * After a loss of Redis's data: every disk lease taken from now on starts above Redis's clock in
@@ -100,12 +100,14 @@ export class DiskLeases {
     this.releaseScript = loadScript(redis, 'disk-release');
   }
 
+  // One hash tag for the whole lock manager: an acquire takes any set of disks with the holder's
+  // index and the generation floor in one script, so they must all be on one Redis Cluster slot.
   private key(disk: string): string {
-    return `${this.prefix}:disk:${disk}`;
+    return `${this.prefix}:{disks}:disk:${disk}`;
   }
 
   private index(host: string): string {
-    return `${this.prefix}:disks:${host}`;
+    return `${this.prefix}:{disks}:held-by:${host}`;
   }
 
   /**

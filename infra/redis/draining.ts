@@ -42,10 +42,14 @@ export class DrainMarks {
   /** The marks of several hosts at once, by host name (absent: not draining). */
   async many(hosts: string[]): Promise<Map<string, DrainMark>> {
     if (hosts.length === 0) return new Map();
-    const raw = await this.redis.mget(hosts.map((h) => this.key(h)));
+    // GETs in one pipeline, not MGET: the marks are on different Redis Cluster slots.
+    const pipeline = this.redis.pipeline();
+    for (const h of hosts) pipeline.get(this.key(h));
+    const replies = (await pipeline.exec()) ?? [];
     const marks = new Map<string, DrainMark>();
-    raw.forEach((r, i) => {
-      if (r !== null) marks.set(hosts[i]!, DrainMarkSchema.parse(JSON.parse(r)));
+    replies.forEach(([err, r], i) => {
+      if (err) throw err;
+      if (r !== null) marks.set(hosts[i]!, DrainMarkSchema.parse(JSON.parse(z.string().parse(r))));
     });
     return marks;
   }

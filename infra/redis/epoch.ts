@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
-export const EPOCH_KEY = 'ferry:epoch';
+export const EPOCH_KEY = 'ferry:{epoch}';
 
 /** The present epoch, set first if Redis has none. */
 export async function currentEpoch(redis: Redis, key = EPOCH_KEY): Promise<string> {

@@ -120,12 +120,14 @@ export class JobStore {
     this.memoScript = loadScript(redis, 'job-lockstate');
   }
 
+  // The host is the hash tag: job-start and job-finish take a job and its host's index together,
+  // so both must be on one Redis Cluster slot (docs/redis.md).
   private key(vm: string, host: string): string {
-    return `${this.prefix}:job:${host}:${vm}`;
+    return `${this.prefix}:job:{${host}}:${vm}`;
   }
 
   private index(host: string): string {
-    return `${this.prefix}:jobs:${host}`;
+    return `${this.prefix}:jobs:{${host}}`;
   }
 
   /** JobStart + SetPhase: refuses with JOB_BUSY if any job exists for vm on host. */

@@ -87,26 +87,28 @@ export class MigrationSlots {
     this.releaseScript = loadScript(redis, 'slots-release');
   }
 
+  // One hash tag for all of a control queue's slots: an acquire weighs the cluster's, the source's
+  // and every candidate's in one script, so they must all be on one Redis Cluster slot.
   private get all(): string {
-    return `${this.prefix}:slots:cluster`;
+    return `${this.prefix}:{slots}:cluster`;
   }
   private outbound(host: string): string {
-    return `${this.prefix}:slots:out:${host}`;
+    return `${this.prefix}:{slots}:out:${host}`;
   }
   private inbound(host: string): string {
-    return `${this.prefix}:slots:in:${host}`;
+    return `${this.prefix}:{slots}:in:${host}`;
   }
   private promises(host: string): string {
-    return `${this.prefix}:slots:promised:${host}`;
+    return `${this.prefix}:{slots}:promised:${host}`;
   }
   private promisedMiB(host: string): string {
-    return `${this.prefix}:slots:promised-mib:${host}`;
+    return `${this.prefix}:{slots}:promised-mib:${host}`;
   }
   private holder(id: string): string {
-    return `${this.prefix}:slots:holder:${id}`;
+    return `${this.prefix}:{slots}:holder:${id}`;
   }
   private released(id: string): string {
-    return `${this.prefix}:slots:released:${id}`;
+    return `${this.prefix}:{slots}:released:${id}`;
   }
 
   /** One try, never waits: the caller decides how to wait (the acquire activity heartbeats). */

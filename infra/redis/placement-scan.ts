@@ -12,10 +12,14 @@ export async function allPlacements(redis: Redis): Promise<Map<string, string>> 
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
     cursor = next;
     if (keys.length === 0) continue;
-    const hosts = await redis.mget(...keys);
+    // GETs in one pipeline, not MGET: the placements are on different Redis Cluster slots.
+    const pipeline = redis.pipeline();
+    for (const k of keys) pipeline.get(k);
+    const replies = (await pipeline.exec()) ?? [];
     keys.forEach((k, i) => {
-      const host = hosts[i];
-      if (host != null) placements.set(k.slice(PREFIX.length), host);
+      const [err, host] = replies[i] ?? [new Error(`no reply for ${k}`), null];
+      if (err) throw err;
+      if (typeof host === 'string') placements.set(k.slice(PREFIX.length), host);
     });
   } while (cursor !== '0');
   return placements;
