@@ -8,7 +8,6 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { createSourceActivities } from '../../activities/migration/source.ts';
 import type { PhaseDeps } from '../../activities/migration/deps.ts';
 import { migrateOut } from '../../hosts/agent/migration.ts';
-import type { MigrationDeps } from '../../hosts/agent/migration.ts';
 import {
   BandwidthOptionSchema,
   BandwidthRangeError,
