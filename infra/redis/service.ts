@@ -1,12 +1,23 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.ts';
+import { adminIdentity, initCa, serviceIdentity, servicePassword } from '../pki/index.ts';
 import { ensureBinary } from '../provision/debian-package.ts';
 import { run } from '../provision/run.ts';
 import type { Probe, ServiceSpec } from '../stack/service.ts';
+import { aclFile, REDIS_USERS, type RedisUser } from './acl.ts';
 
-/** Debian's redis-server as ferry's own instance: own port, own data dir, AOF on. */
+/** The ACL file ferry writes at each start (0600): the users and their password hashes. */
+export function redisAclPath(cfg: Config): string {
+  return join(cfg.stateDir, 'redis-users.acl');
+}
+
+/**
+ * Debian's redis-server as ferry's own instance: own port, own data dir, AOF on. With security on
+ * it speaks TLS only (client certificates from the cluster CA required) and knows only ferry's ACL
+ * users (infra/redis/acl.ts), the default user off.
+ */
 export function redisService(cfg: Config): ServiceSpec {
   const dir = join(cfg.stateDir, 'redis');
   let version = 'unknown';
@@ -38,8 +49,7 @@ export function redisService(cfg: Config): ServiceSpec {
           // (config: loopback or the lab's bridge), and with security on the default user is off.
           '--protected-mode',
           'no',
-          '--port',
-          String(cfg.redis.port),
+          ...(cfg.security.enabled ? await secureArgs(cfg) : ['--port', String(cfg.redis.port)]),
           '--dir',
           dir,
           '--daemonize',
@@ -65,8 +75,60 @@ export function redisService(cfg: Config): ServiceSpec {
   };
 }
 
+/** TLS on the service's port and no plaintext port; the ACL file written afresh. */
+async function secureArgs(cfg: Config): Promise<string[]> {
+  await initCa(cfg);
+  const tls = await serviceIdentity(cfg, 'redis');
+  const passwords = {} as Record<RedisUser, string>;
+  for (const user of REDIS_USERS) passwords[user] = servicePassword(cfg, 'redis', user);
+  const acl = redisAclPath(cfg);
+  writeFileSync(acl, aclFile(passwords), { mode: 0o600 });
+  chmodSync(acl, 0o600); // an older file keeps its mode through writeFileSync
+  return [
+    '--port',
+    '0',
+    '--tls-port',
+    String(cfg.redis.port),
+    '--tls-cert-file',
+    tls.certPath,
+    '--tls-key-file',
+    tls.keyPath,
+    '--tls-ca-cert-file',
+    tls.caPath,
+    '--tls-auth-clients',
+    'yes',
+    '--aclfile',
+    acl,
+  ];
+}
+
+/**
+ * How the stack's probe reaches the Redis it started: at the bind address (not cfg.redis.url,
+ * which may name another machine's), as the admin user when security is on.
+ */
+function probeOptions(cfg: Config): RedisOptions {
+  const base = { host: cfg.bindHost, port: cfg.redis.port };
+  if (!cfg.security.enabled) return base;
+  const admin = adminIdentity(cfg);
+  return {
+    ...base,
+    tls: { ca: admin.ca, cert: admin.cert, key: admin.key },
+    username: admin.credentials.redis.user,
+    password: admin.credentials.redis.password,
+  };
+}
+
 export async function probeRedis(cfg: Config): Promise<Probe> {
-  const client = new Redis(cfg.redis.port, cfg.bindHost, {
+  let options: RedisOptions;
+  try {
+    options = probeOptions(cfg);
+  } catch (err) {
+    // No admin identity yet (the CA is made at the first secure start): nothing of ours answers.
+    return { answers: false, detail: `no admin identity to probe with: ${(err as Error).message}` };
+  }
+  const client = new Redis({
+    ...options,
+    disableClientInfo: true,
     lazyConnect: true,
     connectTimeout: 1500,
     // Something that accepts the connection but never answers must not hang the probe.
