@@ -12,6 +12,7 @@ import type { DestinationTunnel } from '../hosts/tunnel/listener.ts';
 import { openSourceTunnel } from '../hosts/tunnel/source.ts';
 import type { SourceTunnel, SourceTunnelOptions } from '../hosts/tunnel/source.ts';
 import type { TunnelEvent } from '../hosts/tunnel/events.ts';
+import type { TunnelTls } from '../hosts/tunnel/tls.ts';
 
 export const PAGE = 4096;
 
@@ -84,13 +85,15 @@ export class Harness {
   readonly destinationEvents: TunnelEvent[] = [];
   readonly listenerEvents: TunnelEvent[] = [];
 
-  static async create(): Promise<Harness> {
+  /** With `tls`, the listener speaks mutual TLS as that host (security on). */
+  static async create(options: { tls?: TunnelTls; maxConnectionsPerPeer?: number } = {}): Promise<Harness> {
     const h = new Harness();
     h.dir = await mkdtemp(join(tmpdir(), 'ferry-tunnel-'));
     h.listener = await TunnelListener.listen({
       host: '127.0.0.1',
       port: 0,
       onEvent: (e) => h.listenerEvents.push(e),
+      ...options,
     });
     return h;
   }
@@ -122,8 +125,12 @@ export class Harness {
     return guest;
   }
 
-  /** Issues a token on the listener for a fresh migration. */
-  expect(target: string, ttlMs = 10_000): { migrationId: string; token: string; tunnel: DestinationTunnel } {
+  /** Issues a token on the listener for a fresh migration (from source host `peer`, with TLS). */
+  expect(
+    target: string,
+    ttlMs = 10_000,
+    peer?: string,
+  ): { migrationId: string; token: string; tunnel: DestinationTunnel } {
     const migrationId = `mig-${randomUUID()}`;
     const e = this.listener!.expect({
       migrationId,
@@ -131,6 +138,7 @@ export class Harness {
       target,
       ttlMs,
       onEvent: (ev) => this.destinationEvents.push(ev),
+      ...(peer === undefined ? {} : { peer }),
     });
     this.tunnels.push(e.tunnel);
     return { migrationId, token: e.token, tunnel: e.tunnel };

@@ -1,6 +1,8 @@
 // Opening the two kinds of connection a tunnel makes, with the bounded waiting each needs.
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import { connect as connectTlsSocket } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Gives up on a TCP connect that neither succeeds nor fails within this time. */
@@ -21,6 +23,31 @@ export function connectTcp(
 }
 
 /**
+ * connectTcp with TLS on top: resolves once the handshake is through and the server's certificate
+ * passed `tls` (its chain and its checkServerIdentity); a handshake failure rejects with its error.
+ */
+export function connectTls(
+  host: string,
+  port: number,
+  tls: ConnectionOptions,
+  timeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+  localAddress?: string,
+): Promise<TLSSocket> {
+  const local = localAddress === undefined ? {} : { localAddress };
+  // allowHalfOpen is passed on to the TLSSocket (Node's tls.connect), though its types omit it.
+  const options: ConnectionOptions & { allowHalfOpen: boolean } = {
+    ...tls,
+    host,
+    port,
+    allowHalfOpen: true,
+    ...local,
+  };
+  const socket = connectTlsSocket(options);
+  socket.setNoDelay(true);
+  return once(socket, timeoutMs, 'secureConnect');
+}
+
+/**
  * Connects to a unix socket, retrying while it does not exist yet or nobody listens on it
  * (ENOENT, ECONNREFUSED), as QEMU's `migrate-incoming` may not have been issued yet.
  */
@@ -38,13 +65,13 @@ export async function connectUnixWhenReady(path: string, waitMs = DEFAULT_TARGET
   }
 }
 
-function once(socket: Socket, timeoutMs: number): Promise<Socket> {
+function once<S extends Socket>(socket: S, timeoutMs: number, ready = 'connect'): Promise<S> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.destroy();
       reject(Object.assign(new Error(`connect timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
     }, timeoutMs);
-    socket.once('connect', () => {
+    socket.once(ready, () => {
       clearTimeout(timer);
       socket.off('error', onError);
       resolve(socket);

@@ -10,6 +10,11 @@ export const TUNNEL_ERROR_CODES = [
   'TUNNEL_BROKEN',
   /** The savevm parser refused the stream: the tunnel was torn down rather than pass it on. */
   'TUNNEL_CORRUPT_STREAM',
+  /**
+   * Security on: the TLS handshake failed (a certificate missing, not from the cluster CA, or
+   * refused), or the other agent's certificate names another host than the cookie does.
+   */
+  'TUNNEL_AUTH_FAILED',
   /** The destination agent, or the destination guest's incoming socket, could not be reached. */
   'TUNNEL_CONNECT_FAILED',
   /** The source socket the guest migrates to could not be created. */

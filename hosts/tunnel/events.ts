@@ -48,6 +48,10 @@ export interface TunnelRefusedEvent extends Common {
   side: 'destination';
   reason: RefusalReason;
   remote: string;
+  /** The host its certificate names, when security is on and the TLS handshake completed. */
+  peerHost?: string;
+  /** More of why, for the log line (the limit that was reached, the TLS error). */
+  detail?: string;
 }
 
 export type RefusalReason =
@@ -56,7 +60,13 @@ export type RefusalReason =
   | 'wrong-token'
   | 'reused-token'
   | 'expired-token'
-  | 'target-unavailable';
+  | 'target-unavailable'
+  /** Security on: the certificate is valid but names another host than the migration's source. */
+  | 'wrong-peer'
+  /** More connections from this peer than the listener's per-peer limit. */
+  | 'too-many-connections'
+  /** Security on: no client certificate, one not from the cluster CA, or no handshake in time. */
+  | 'tls-handshake-failed';
 
 export type TunnelEvent =
   TunnelOpenedEvent | TunnelSavevmEvent | TunnelClosedEvent | TunnelBrokenEvent | TunnelRefusedEvent;

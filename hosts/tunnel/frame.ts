@@ -29,6 +29,8 @@ export const TunnelReply = z.discriminatedUnion('ok', [
       'reused-token',
       'expired-token',
       'target-unavailable',
+      'wrong-peer',
+      'too-many-connections',
     ]),
   }),
 ]);

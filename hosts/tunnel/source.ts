@@ -2,14 +2,18 @@
 // over TCP to the destination agent, which admitted us with the token it issued at Prepare.
 // The TCP connection and the handshake happen before the socket path exists, so a refused token
 // or an unreachable destination fails here, before the agent tells the guest to migrate.
+// With TLS (security on) the connection is mutual TLS and the destination's certificate must name
+// the host the Prepare cookie came from, checked in the handshake before the token is sent.
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { rm } from 'node:fs/promises';
-import { DEFAULT_CONNECT_TIMEOUT_MS, connectTcp } from './connect.ts';
+import { DEFAULT_CONNECT_TIMEOUT_MS, connectTcp, connectTls } from './connect.ts';
 import { TunnelError } from './errors.ts';
 import type { TunnelErrorCode } from './errors.ts';
 import { TUNNEL_PROTOCOL_VERSION, TunnelReply, encodeFrame, readFrame } from './frame.ts';
 import { Throttle } from './throttle.ts';
+import { PeerMismatchError, clientTlsOptions } from './tls.ts';
+import type { TunnelTls } from './tls.ts';
 import { TunnelEnd } from './tunnel-end.ts';
 import type { TunnelEndOptions } from './tunnel-end.ts';
 
@@ -27,6 +31,10 @@ export interface SourceTunnelOptions extends TunnelEndOptions {
   localAddress?: string;
   /** How long to wait for the destination's reply to the header. */
   handshakeTimeoutMs?: number;
+  /** Security on: this host's certificate, key and the cluster CA; absent, plain TCP. */
+  tls?: TunnelTls;
+  /** The destination host the Prepare cookie names; with TLS its certificate must name it. */
+  peer?: string;
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -108,14 +116,30 @@ export async function openSourceTunnel(options: SourceTunnelOptions): Promise<So
     );
 
   let peer: Socket;
+  const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   try {
-    peer = await connectTcp(
-      host,
-      port,
-      options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      options.localAddress,
-    );
+    if (options.tls) {
+      if (options.peer === undefined) {
+        throw new PeerMismatchError('a named destination host', undefined);
+      }
+      peer = await connectTls(
+        host,
+        port,
+        clientTlsOptions(options.tls, options.peer),
+        timeoutMs,
+        options.localAddress,
+      );
+    } else {
+      peer = await connectTcp(host, port, timeoutMs, options.localAddress);
+    }
   } catch (err) {
+    if (isAuthFailure(err)) {
+      throw refuse(
+        'TUNNEL_AUTH_FAILED',
+        `destination agent ${peerName} failed authentication: ${(err as Error).message}`,
+        err,
+      );
+    }
     throw refuse(
       'TUNNEL_CONNECT_FAILED',
       `cannot reach destination agent ${peerName}: ${(err as Error).message}`,
@@ -137,18 +161,30 @@ export async function openSourceTunnel(options: SourceTunnelOptions): Promise<So
     );
   } catch (err) {
     peer.destroy();
+    // TLS 1.3 checks the client's certificate after the client thinks the handshake done: a
+    // destination refusing ours says so with an alert here, in place of a reply.
     throw refuse(
-      'TUNNEL_CONNECT_FAILED',
+      isAuthFailure(err) ? 'TUNNEL_AUTH_FAILED' : 'TUNNEL_CONNECT_FAILED',
       `handshake with ${peerName} failed: ${(err as Error).message}`,
       err,
     );
   }
   if (!reply.ok) {
     peer.destroy();
-    if (reply.reason === 'target-unavailable') {
+    if (reply.reason === 'wrong-peer') {
+      throw refuse(
+        'TUNNEL_AUTH_FAILED',
+        `${peerName} refused this host: it is not the source of ${options.migrationId} there`,
+        undefined,
+        reply.reason,
+      );
+    }
+    if (reply.reason === 'target-unavailable' || reply.reason === 'too-many-connections') {
       throw refuse(
         'TUNNEL_CONNECT_FAILED',
-        `${peerName} could not reach the destination guest`,
+        reply.reason === 'too-many-connections'
+          ? `${peerName} refused: this host holds as many tunnel connections there as it may`
+          : `${peerName} could not reach the destination guest`,
         undefined,
         reply.reason,
       );
@@ -173,4 +209,15 @@ export async function openSourceTunnel(options: SourceTunnelOptions): Promise<So
     );
   }
   return tunnel;
+}
+
+/** A certificate refused by either side (TLS alerts, verification errors) or the wrong host named. */
+function isAuthFailure(err: unknown): boolean {
+  if (err instanceof PeerMismatchError) return true;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
+  return (
+    code.startsWith('ERR_SSL_') ||
+    code.startsWith('ERR_TLS_') ||
+    /^(UNABLE_TO_|CERT_|DEPTH_ZERO_|SELF_SIGNED_)/.test(code)
+  );
 }

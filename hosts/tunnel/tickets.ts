@@ -41,6 +41,11 @@ export class TicketBook<T> {
     return ticket;
   }
 
+  /** The ticket of a migration, whatever its state, without touching it. */
+  peek(migrationId: string): Ticket<T> | undefined {
+    return this.tickets.get(migrationId);
+  }
+
   /** Checks a presented token and, if it admits, spends it. */
   admit(migrationId: string, token: string): Admission<T> {
     const ticket = this.tickets.get(migrationId);

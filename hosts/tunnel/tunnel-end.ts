@@ -113,6 +113,9 @@ export abstract class TunnelEnd {
     this.carrying = true;
     this.track(upstream);
     this.track(downstream);
+    // Each socket is in two pipelines (both directions); a TLS socket's own listeners take it past
+    // the default of 10 'close' listeners, which Node would report as a leak. It is a fixed count.
+    for (const s of [upstream, downstream]) s.setMaxListeners(Math.max(s.getMaxListeners(), 20));
     this.emit({ type: 'tunnel-opened', peer });
     const forward = throttle ? [this.tap, throttle] : [this.tap];
     pipeline([upstream, ...forward, downstream], (err) => this.forwardEnded(err));
