@@ -1,6 +1,7 @@
 // The one place ferry reads its environment. Every setting is parsed and checked here once; the
 // rest of the code receives a typed Config. Defaults match what `ferry stack up` starts.
-import { homedir, networkInterfaces } from 'node:os';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { FerryError } from '../errors/ferry-error.ts';
@@ -162,9 +163,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const home = homedir();
   const host = e.FERRY_BIND_HOST;
-  if (!loopback.test(host) && !onBridge(host, e.FERRY_LAB_BRIDGE)) {
+  if (!loopback.test(host) && !onLab(host, e.FERRY_LAB_BRIDGE, e.FERRY_LAB_SUBNET)) {
     throw new ConfigError(
-      `FERRY_BIND_HOST=${JSON.stringify(host)} is neither loopback nor an address of the lab bridge ${e.FERRY_LAB_BRIDGE}`,
+      `FERRY_BIND_HOST=${JSON.stringify(host)} is neither loopback nor an address of the lab bridge ${e.FERRY_LAB_BRIDGE} (${e.FERRY_LAB_SUBNET})`,
       {
         hint: 'the stack binds loopback or a lab made by `ferry lab up` (docs/lab.md); clients of a remote stack set FERRY_TEMPORAL_ADDRESS, FERRY_KAFKA_BROKERS and FERRY_REDIS_URL instead',
       },
@@ -201,7 +202,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
-/** Is `address` an IPv4 address of the interface `bridge` (the lab's, in this network namespace)? */
-function onBridge(address: string, bridge: string): boolean {
-  return (networkInterfaces()[bridge] ?? []).some((a) => a.family === 'IPv4' && a.address === address);
+/**
+ * Is `address` one of the lab's: in its subnet, with its bridge present in this network namespace?
+ * The subnet is numbered only on the lab's links (lab/netns-links.ts), and a bind succeeds only on
+ * an address this machine has. (Not os.networkInterfaces(): it omits a bridge without carrier,
+ * as the lab's is while no host's link is up.)
+ */
+function onLab(address: string, bridge: string, subnet: string): boolean {
+  const prefix = subnet.split('.').slice(0, 3).join('.') + '.';
+  return address.startsWith(prefix) && existsSync(`/sys/class/net/${bridge}/bridge`);
 }

@@ -9,16 +9,31 @@ export interface FrontSettings {
   listenPort: number;
   /** The dev server's plaintext port, on 127.0.0.1. */
   backendPort: number;
-  /** The front's own certificate and key, and the cluster CA that client certificates must chain to. */
-  certPath: string;
-  keyPath: string;
-  caPath: string;
+  /**
+   * The front's own certificate and key, and the cluster CA that client certificates must chain
+   * to; absent (security off, a lab's bridge) the front passes plaintext gRPC.
+   */
+  tls?: { certPath: string; keyPath: string; caPath: string };
   /** nginx's pid file and its (unused) temp dirs. */
   workDir: string;
 }
 
 // A quoted nginx string: a path with a space or ';' must not end the directive.
 const q = (s: string) => `"${s.replace(/(["\\$])/g, '\\$1')}"`;
+
+function tlsListen(s: FrontSettings, tls: NonNullable<FrontSettings['tls']>): string {
+  return `    listen ${s.listenHost}:${s.listenPort} ssl http2;
+
+    ssl_certificate ${q(tls.certPath)};
+    ssl_certificate_key ${q(tls.keyPath)};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    # Mutual TLS: a client must present a certificate the cluster CA issued (directly: depth 1).
+    # One without, or with another CA's, gets HTTP 400 and its request never reaches the server.
+    ssl_client_certificate ${q(tls.caPath)};
+    ssl_verify_client on;
+    ssl_verify_depth 1;
+`;
+}
 
 export function frontConfig(s: FrontSettings): string {
   const temp = (name: string) => q(`${s.workDir}/${name}`);
@@ -46,17 +61,7 @@ http {
   }
 
   server {
-    listen ${s.listenHost}:${s.listenPort} ssl http2;
-
-    ssl_certificate ${q(s.certPath)};
-    ssl_certificate_key ${q(s.keyPath)};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    # Mutual TLS: a client must present a certificate the cluster CA issued (directly: depth 1).
-    # One without, or with another CA's, gets HTTP 400 and its request never reaches the server.
-    ssl_client_certificate ${q(s.caPath)};
-    ssl_verify_client on;
-    ssl_verify_depth 1;
-
+${s.tls ? tlsListen(s, s.tls) : `    listen ${s.listenHost}:${s.listenPort} http2;\n`}
     # Workers long-poll for up to 70 s, and a client waiting on a workflow's result longer; an
     # idle connection (a worker between polls, a CLI's) is kept as long.
     keepalive_timeout 10m;

@@ -1,6 +1,7 @@
-// Temporal's TLS front: Debian's nginx, verifying client certificates against the cluster CA and
+// Temporal's front: Debian's nginx, verifying client certificates against the cluster CA and
 // passing gRPC to the dev server's plaintext port on 127.0.0.1 (docs/temporal-tls.md says why
-// nginx rather than a Temporal server with TLS settings). Started by `stack up` with security on.
+// nginx rather than a Temporal server with TLS settings). Started by `stack up` with security on,
+// and, passing plaintext, when the stack binds a lab's bridge (service.ts, temporalFronted).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,6 +29,18 @@ function nginxVersion(binary: string | undefined): string | undefined {
   return /nginx\/\S+/.exec(`${out.stderr}${out.stdout}`)?.[0];
 }
 
+/**
+ * The stack's own server certificate, with the name clients check (tls.ts) besides the addresses
+ * every service certificate carries.
+ */
+async function frontIdentity(cfg: Config) {
+  await initCa(cfg);
+  return loadIdentity({ ...cfg, identityDir: undefined }, 'service', 'temporal', [
+    ...serviceSans(cfg),
+    `DNS:${TEMPORAL_TLS_NAME}`,
+  ]);
+}
+
 export function temporalFrontService(cfg: Config): ServiceSpec {
   const dir = join(cfg.stateDir, 'temporal-front');
   let version: string | undefined;
@@ -48,13 +61,8 @@ export function temporalFrontService(cfg: Config): ServiceSpec {
     },
     async daemon(log) {
       const binary = await nginxBinary(log);
-      await initCa(cfg);
-      // The stack's own server certificate, with the name clients check (tls.ts) besides the
-      // addresses every service certificate carries.
-      const identity = await loadIdentity({ ...cfg, identityDir: undefined }, 'service', 'temporal', [
-        ...serviceSans(cfg),
-        `DNS:${TEMPORAL_TLS_NAME}`,
-      ]);
+      // Security off (a lab's bridge): plaintext gRPC passed on, no certificates.
+      const identity = cfg.security.enabled ? await frontIdentity(cfg) : undefined;
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const conf = join(dir, 'nginx.conf');
       writeFileSync(
@@ -63,9 +71,9 @@ export function temporalFrontService(cfg: Config): ServiceSpec {
           listenHost: cfg.bindHost,
           listenPort: cfg.temporal.port,
           backendPort: cfg.temporal.backendPort,
-          certPath: identity.certPath,
-          keyPath: identity.keyPath,
-          caPath: identity.caPath,
+          ...(identity
+            ? { tls: { certPath: identity.certPath, keyPath: identity.keyPath, caPath: identity.caPath } }
+            : {}),
           workDir: dir,
         }),
       );
@@ -79,6 +87,7 @@ export function temporalFrontService(cfg: Config): ServiceSpec {
     },
     // The whole path a client takes: TLS with the stack's admin certificate, then the server.
     async probe() {
+      if (!cfg.security.enabled) return probeTemporal(cfg, `${cfg.bindHost}:${cfg.temporal.port}`);
       let identity;
       try {
         identity = adminIdentity(cfg);

@@ -6,11 +6,21 @@ import type { Probe, ServiceSpec } from '../stack/service.ts';
 import { provisionTemporal } from './provision.ts';
 
 /**
- * Where the dev server listens. With security on it speaks plaintext to its TLS front only
- * (front-service.ts): on 127.0.0.1, on a port of its own, its UI and internal ports on loopback too.
+ * Whether the dev server sits behind the front (front-service.ts): with security on (the front
+ * speaks TLS), and on a lab's bridge address (the front passes plaintext): the dev server's own
+ * services find each other at 127.0.0.1 whatever --ip says (its membership broadcast address is
+ * fixed there), so bound anywhere else it cannot start a workflow.
+ */
+export function temporalFronted(cfg: Config): boolean {
+  return cfg.security.enabled || !/^127\.|^localhost$/.test(cfg.bindHost);
+}
+
+/**
+ * Where the dev server listens. Behind its front it speaks plaintext to the front only: on
+ * 127.0.0.1, on a port of its own, its UI and internal ports on loopback too.
  */
 export function temporalBackend(cfg: Config): { host: string; port: number } {
-  return cfg.security.enabled
+  return temporalFronted(cfg)
     ? { host: '127.0.0.1', port: cfg.temporal.backendPort }
     : { host: cfg.bindHost, port: cfg.temporal.port };
 }
@@ -73,9 +83,9 @@ export function temporalService(cfg: Config): ServiceSpec {
         pidPath: this.pidPath,
       };
     },
-    // Security on: the server itself, plaintext, on its own port (the front has its own probe).
+    // Behind the front: the server itself, plaintext, on its own port (the front has its own probe).
     probe: () =>
-      probeTemporal(cfg, cfg.security.enabled ? `${backend.host}:${backend.port}` : cfg.temporal.address),
+      probeTemporal(cfg, temporalFronted(cfg) ? `${backend.host}:${backend.port}` : cfg.temporal.address),
   };
 }
 
