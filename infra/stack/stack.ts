@@ -13,7 +13,7 @@ import { isPortOpen } from '../process/port.ts';
 import { kafkaService } from '../kafka/service.ts';
 import { redisService } from '../redis/service.ts';
 import { temporalFrontService } from '../temporal/front-service.ts';
-import { temporalService } from '../temporal/service.ts';
+import { temporalFronted, temporalService } from '../temporal/service.ts';
 import { NotOwnedError, PortTakenError, ServiceStartError } from './errors.ts';
 import type { ServiceName, ServiceSpec } from './service.ts';
 
@@ -32,7 +32,7 @@ export function stackServices(cfg: Config): ServiceSpec[] {
     kafkaService(cfg),
     temporalService(cfg),
     // Listed after the server, so `down` (in reverse) stops the front before what it fronts.
-    ...(cfg.security.enabled ? [temporalFrontService(cfg)] : []),
+    ...(temporalFronted(cfg) ? [temporalFrontService(cfg)] : []),
   ];
 }
 
