@@ -97,6 +97,21 @@ export const COMMANDS: readonly CommandEntry[] = [
     summary: 'crash-recovery drills: a real fault at a real moment of a migration, then the verdict',
     load: async () => (await import('./drill.ts')).registerDrill,
   },
+  {
+    name: 'secret',
+    summary: "rotate the cluster's cookie key and the payload codec's key (the keyring in Redis)",
+    load: async () => (await import('./secret.ts')).registerSecret,
+  },
+  {
+    name: 'codec',
+    summary: 'serve the payload codec to the Temporal UI, so operators read encrypted payloads',
+    load: async () => (await import('./codec.ts')).registerCodec,
+  },
+  {
+    name: 'lab',
+    summary: 'hosts in network namespaces of their own on this machine, partitioned for real (root)',
+    load: async () => (await import('./lab.ts')).registerLab,
+  },
 ];
 
 /** The entry of the command `argv` (process.argv) runs, if it names one: `help X` counts as X. */
