@@ -7,9 +7,11 @@
 // not kept; only the lifecycle events wait to be ordered.
 import type { Client } from '@temporalio/client';
 import type { Config } from '../infra/config.ts';
+import { FerryError } from '../errors/ferry-error.ts';
 import { createKafka } from '../infra/kafka/bus.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { createRedis } from '../infra/redis/client.ts';
+import { EventKeys, type EventKey } from '../infra/redis/event-keys.ts';
 import { connectClient } from '../infra/temporal/connect.ts';
 import { Auditor } from './audit.ts';
 import { compareWithLive, liveScopeOf, type Difference } from './compare.ts';
@@ -18,10 +20,17 @@ import { readLive, type LiveState } from './live.ts';
 import { isOrderFree } from './migrations.ts';
 import { inOrder } from './order.ts';
 import type { ClusterState } from './projection.ts';
-import { readLog } from './reader.ts';
+import { readLog, type Unverified } from './reader.ts';
 import { EVENTS_TOPIC, type FerryEvent } from '../protocol/events.ts';
 import { SeqIndex, type SeqGap } from './seq-index.ts';
+import { EventVerifier } from './signatures.ts';
+import { unverifiedViolations } from './unverified.ts';
 import { violation, type Violation } from './violations.ts';
+
+/** The audit must verify signatures and cannot read the keys. */
+export class EventKeysUnreadable extends FerryError {
+  readonly code = 'EVENT_KEYS_UNREADABLE';
+}
 
 export interface AuditRunOptions {
   topic?: string;
@@ -31,6 +40,10 @@ export interface AuditRunOptions {
   vms?: string[];
   /** Compare with the live system (default); off for logs that are not this cluster's. */
   live?: boolean;
+  /** Every event must be signed; default: security on (cfg.security.enabled). */
+  requireSignatures?: boolean;
+  /** The publishers' keys by id; default: the registry in Redis. */
+  eventKeys?: ReadonlyMap<string, EventKey>;
 }
 
 export interface AuditReport {
@@ -42,6 +55,8 @@ export interface AuditReport {
   state: ClusterState;
   violations: Violation[];
   gaps: SeqGap[];
+  /** Events not taken because their signature does not vouch for them (each is a violation too). */
+  unverified: Unverified[];
   /** Null when the live comparison was not asked for. */
   differences: Difference[] | null;
   matchesLive: boolean | null;
@@ -58,6 +73,8 @@ export async function runAudit(cfg: Config, opts: AuditRunOptions = {}): Promise
   const seqs = new SeqIndex();
   const lifecycle: FerryEvent[] = [];
   const vms = opts.vms && opts.vms.length > 0 ? new Set(opts.vms) : undefined;
+  const notes: string[] = [];
+  const verifier = await eventVerifier(cfg, opts, notes);
   let stats;
   try {
     stats = await readLog(
@@ -66,6 +83,7 @@ export async function runAudit(cfg: Config, opts: AuditRunOptions = {}): Promise
         topic,
         deadLetters,
         dedupe: seqs,
+        ...(verifier ? { verifier } : {}),
         ...(opts.since ? { since: opts.since } : {}),
         ...(vms ? { vms } : {}),
       },
@@ -79,7 +97,6 @@ export async function runAudit(cfg: Config, opts: AuditRunOptions = {}): Promise
   }
   for (const e of inOrder(lifecycle)) auditor.observe(e);
 
-  const notes: string[] = [];
   // Holes in a host's seq mean lost events, unless a VM filter left them out on purpose.
   const gaps = vms ? [] : seqs.gaps();
   if (opts.since) notes.push(`read from ${opts.since.toISOString()}: what happened before is not known`);
@@ -102,6 +119,21 @@ export async function runAudit(cfg: Config, opts: AuditRunOptions = {}): Promise
       ),
     );
   }
+  // A host's first event is seq 0: a whole log that starts later for a host has lost its start.
+  if (!vms && !opts.since) {
+    for (const first of seqs.firsts()) {
+      if (first.seq === 0) continue;
+      violations.push(
+        violation(
+          'log-start',
+          {},
+          `${first.host}'s first event in the log is seq ${first.seq}, not 0: its first ${first.seq} events are not in the log (deleted, in a topic since recreated, or never shipped)`,
+          [first],
+        ),
+      );
+    }
+  }
+  violations.push(...unverifiedViolations(stats.unverified));
   const differences = live ? compareWithLive(auditor.state, live, opts.since === undefined) : null;
   return {
     topic,
@@ -111,6 +143,7 @@ export async function runAudit(cfg: Config, opts: AuditRunOptions = {}): Promise
     state: auditor.state,
     violations,
     gaps,
+    unverified: stats.unverified,
     differences,
     matchesLive: differences ? differences.length === 0 : null,
     notes,
@@ -134,5 +167,38 @@ async function readLiveState(
   } finally {
     redis.disconnect();
     await temporal?.connection.close().catch(() => undefined);
+  }
+}
+
+/**
+ * The verifier of the events' signatures, with the registered keys. Without the registry (Redis
+ * unreachable) an audit that requires signatures cannot run; one that does not goes on without
+ * checking them, and says so.
+ */
+async function eventVerifier(
+  cfg: Config,
+  opts: AuditRunOptions,
+  notes: string[],
+): Promise<EventVerifier | undefined> {
+  const required = opts.requireSignatures ?? cfg.security.enabled;
+  if (opts.eventKeys) return new EventVerifier(opts.eventKeys, required);
+  const redis = createRedis(cfg, 'ferry-audit');
+  try {
+    const { keys, unreadable } = await new EventKeys(redis).all();
+    if (unreadable.length > 0) {
+      notes.push(`event keys not readable in the registry (not trusted): ${unreadable.join(', ')}`);
+    }
+    return new EventVerifier(keys, required);
+  } catch (err) {
+    if (required) {
+      throw new EventKeysUnreadable(
+        `cannot read the event keys from Redis to verify the events' signatures: ${(err as Error).message}`,
+        { cause: err, hint: 'is Redis up (`ferry stack status`)?' },
+      );
+    }
+    notes.push(`signatures not checked: the event keys in Redis are unreachable (${(err as Error).message})`);
+    return undefined;
+  } finally {
+    redis.disconnect();
   }
 }

@@ -3,7 +3,8 @@
 // that an event from a newer writer says "unknown version", not a schema error about `version`.
 import { EVENT_VERSION, EventSchema, type FerryEvent } from '../protocol/events.ts';
 
-export type Decoded = { ok: true; event: FerryEvent } | { ok: false; reason: string };
+/** `raw`: the value as parsed, every field kept (what a signature covers); `event`: its validated form. */
+export type Decoded = { ok: true; event: FerryEvent; raw: object } | { ok: false; reason: string };
 
 export function decodeEvent(value: Buffer | string | null): Decoded {
   if (value === null || value.length === 0) return { ok: false, reason: 'empty message' };
@@ -24,7 +25,7 @@ export function decodeEvent(value: Buffer | string | null): Decoded {
     };
   }
   const parsed = EventSchema.safeParse(raw);
-  if (parsed.success) return { ok: true, event: parsed.data };
+  if (parsed.success) return { ok: true, event: parsed.data, raw };
   const issue = parsed.error.issues[0];
   const type = (raw as { type?: unknown }).type;
   const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';

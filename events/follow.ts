@@ -7,6 +7,8 @@ import type { DeadLetters, Rejected } from './dead-letter.ts';
 import { talkingToKafka } from './errors.ts';
 import { IdMemory, takeMessage, type Scope } from './intake.ts';
 import type { FerryEvent } from '../protocol/events.ts';
+import type { Unverified } from './reader.ts';
+import type { EventVerifier } from './signatures.ts';
 
 /** A follower runs for days: it remembers the ids of the last this-many events to drop copies. */
 const REMEMBERED_IDS = 100_000;
@@ -15,25 +17,25 @@ export interface FollowOptions extends Omit<Scope, 'sinceMs'> {
   topic: string;
   fromBeginning: boolean;
   deadLetters?: DeadLetters;
+  /** Checks each event's signature; an event it does not vouch for goes to `on.unverified`. */
+  verifier?: EventVerifier;
+}
+
+export interface FollowHandlers {
+  event(e: FerryEvent): void;
+  rejected(r: Rejected): void;
+  unverified?(u: Unverified): void;
 }
 
 export interface Follower {
   stop(): Promise<void>;
 }
 
-export function followLog(
-  kafka: Kafka,
-  opts: FollowOptions,
-  on: { event(e: FerryEvent): void; rejected(r: Rejected): void },
-): Promise<Follower> {
+export function followLog(kafka: Kafka, opts: FollowOptions, on: FollowHandlers): Promise<Follower> {
   return talkingToKafka(`following ${opts.topic}`, () => follow(kafka, opts, on));
 }
 
-async function follow(
-  kafka: Kafka,
-  opts: FollowOptions,
-  on: { event(e: FerryEvent): void; rejected(r: Rejected): void },
-): Promise<Follower> {
+async function follow(kafka: Kafka, opts: FollowOptions, on: FollowHandlers): Promise<Follower> {
   const seen = new IdMemory(REMEMBERED_IDS);
   const scope: Scope = {
     ...(opts.vms ? { vms: opts.vms } : {}),
@@ -46,8 +48,13 @@ async function follow(
     await consumer.run({
       autoCommit: false,
       eachMessage: async ({ partition, message }) => {
-        const taken = takeMessage(message, scope, seen);
+        const taken = takeMessage(message, scope, seen, opts.verifier);
         if (taken.kind === 'event') on.event(taken.event);
+        if (taken.kind === 'unverified') {
+          const { unsigned, reason, event: e } = taken;
+          const claims = { host: e.host, seq: e.seq, id: e.id, type: e.type, time: e.time };
+          on.unverified?.({ topic: opts.topic, partition, offset: message.offset, unsigned, reason, claims });
+        }
         if (taken.kind !== 'rejected') return;
         const origin = { topic: opts.topic, partition, offset: message.offset };
         const deadLettered = opts.deadLetters

@@ -1,8 +1,9 @@
 // What a reader of the event log does with each message, the same for the audit's bounded read and
 // for `events tail`: skip what is out of scope (by key, before parsing: the log is keyed by VM),
-// decode and validate, drop the copies an at-least-once outbox sends twice, and hand back what
-// must go to the dead-letter topic instead of stopping.
+// decode and validate, check who wrote it, drop the copies an at-least-once outbox sends twice,
+// and hand back what must go to the dead-letter topic instead of stopping.
 import { decodeEvent } from './decode.ts';
+import type { EventVerifier } from './signatures.ts';
 import type { FerryEvent } from '../protocol/events.ts';
 
 /** Which events a reader wants. */
@@ -19,7 +20,9 @@ export type Taken =
   | { kind: 'event'; event: FerryEvent }
   | { kind: 'duplicate' }
   | { kind: 'skipped' }
-  | { kind: 'rejected'; reason: string };
+  | { kind: 'rejected'; reason: string }
+  /** A valid event its signature does not vouch for: not taken (not folded, not deduplicated). */
+  | { kind: 'unverified'; event: FerryEvent; unsigned: boolean; reason: string };
 
 /** Drops the copies of an event: true if it is new. */
 export interface Dedupe {
@@ -54,6 +57,7 @@ export function takeMessage(
   message: { key: Buffer | null; value: Buffer | null },
   scope: Scope,
   seen: Dedupe,
+  verifier?: EventVerifier,
 ): Taken {
   const vms = scope.vms;
   if (vms && message.key !== null) {
@@ -69,6 +73,13 @@ export function takeMessage(
     return { kind: 'skipped' };
   }
   if (scope.sinceMs !== undefined && Date.parse(event.time) < scope.sinceMs) return { kind: 'skipped' };
+  // Before the dedupe: a forged copy of an event must not stand in for (or shut out) the real one.
+  if (verifier) {
+    const verdict = verifier.check(decoded.raw, event);
+    if (!verdict.ok) {
+      return { kind: 'unverified', event, unsigned: verdict.kind === 'unsigned', reason: verdict.reason };
+    }
+  }
   if (!seen.add(event)) return { kind: 'duplicate' };
   return { kind: 'event', event };
 }

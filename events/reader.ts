@@ -8,7 +8,9 @@ import type { DeadLetters, Rejected } from './dead-letter.ts';
 import { EVENT_LOG_MISSING, EVENT_LOG_STALLED, EventLogError, talkingToKafka } from './errors.ts';
 import { takeMessage, type Dedupe, type Scope } from './intake.ts';
 import type { FerryEvent } from '../protocol/events.ts';
+import { refOf, type EventRef } from './refs.ts';
 import { SeqIndex } from './seq-index.ts';
+import type { EventVerifier } from './signatures.ts';
 
 /** A read with no message for this long, while some partition is short of its end, has stalled. */
 export const DEFAULT_STALL_MS = 30_000;
@@ -23,6 +25,20 @@ export interface ReadLogOptions extends Omit<Scope, 'sinceMs'> {
   stallMs?: number;
   /** How copies are recognised; by default a fresh SeqIndex (pass one to ask it for gaps after). */
   dedupe?: Dedupe;
+  /** Checks each event's signature; without it signatures are not looked at. */
+  verifier?: EventVerifier;
+}
+
+/** An event its signature does not vouch for, where it sits in the log and why. */
+export interface Unverified {
+  topic: string;
+  partition: number;
+  offset: string;
+  /** Unsigned (with security on), or forged (a signature that does not hold or is not its publisher's). */
+  unsigned: boolean;
+  reason: string;
+  /** What the event claims to be. */
+  claims: EventRef;
 }
 
 export interface ReadStats {
@@ -33,6 +49,7 @@ export interface ReadStats {
   /** Out of scope (another VM, before `since`). */
   skipped: number;
   rejected: Rejected[];
+  unverified: Unverified[];
 }
 
 interface Range {
@@ -53,7 +70,14 @@ async function read(
   opts: ReadLogOptions,
   onEvent: (event: FerryEvent) => void,
 ): Promise<ReadStats> {
-  const stats: ReadStats = { messages: 0, events: 0, duplicates: 0, skipped: 0, rejected: [] };
+  const stats: ReadStats = {
+    messages: 0,
+    events: 0,
+    duplicates: 0,
+    skipped: 0,
+    rejected: [],
+    unverified: [],
+  };
   const ranges = await rangesToRead(kafka, opts.topic, opts.since);
   if (ranges.size === 0) return stats;
   const scope: Scope = {
@@ -88,13 +112,17 @@ async function read(
           // A fetch may start before the seek applies, or run past the end taken at the start.
           if (offset < range.start || offset >= range.end) continue;
           stats.messages++;
-          const taken = takeMessage(message, scope, seen);
+          const taken = takeMessage(message, scope, seen, opts.verifier);
           if (taken.kind === 'event') {
             stats.events++;
             onEvent(taken.event);
           } else if (taken.kind === 'duplicate') stats.duplicates++;
           else if (taken.kind === 'skipped') stats.skipped++;
-          else {
+          else if (taken.kind === 'unverified') {
+            const { unsigned, reason } = taken;
+            const at = { topic: opts.topic, partition: batch.partition, offset: message.offset };
+            stats.unverified.push({ ...at, unsigned, reason, claims: plainEventRef(taken.event) });
+          } else {
             const origin = { topic: opts.topic, partition: batch.partition, offset: message.offset };
             const deadLettered = opts.deadLetters
               ? await opts.deadLetters.send(origin, message, taken.reason)
@@ -158,4 +186,9 @@ async function rangesToRead(kafka: Kafka, topic: string, since?: Date): Promise<
   } finally {
     await admin.disconnect();
   }
+}
+
+function plainEventRef(e: FerryEvent): EventRef {
+  const r = refOf(e);
+  return { host: r.host, seq: r.seq, id: r.id, type: r.type, time: r.time };
 }

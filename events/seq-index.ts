@@ -113,6 +113,21 @@ export class SeqIndex {
     return true;
   }
 
+  /** Each host's lowest seq read, by host name. */
+  firsts(): SeqRef[] {
+    const firsts: SeqRef[] = [];
+    for (const [name, host] of [...this.hosts].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const n = Math.min(...host.chunks.keys());
+      const chunk = host.chunks.get(n)!;
+      const slot = chunk.state.findIndex((s) => s !== ABSENT);
+      const seq = n * CHUNK + slot;
+      const id =
+        chunk.state[slot] === PACKED ? unpack(chunk.ids, slot * ID_BYTES) : host.strings.get(seq)![0]!;
+      firsts.push({ host: name, seq, id });
+    }
+    return firsts;
+  }
+
   /** Holes between the first and the last seq read of each host. */
   gaps(): SeqGap[] {
     const gaps: SeqGap[] = [];

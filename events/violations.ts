@@ -17,6 +17,12 @@ export const CHECKS = {
   'lease-without-guest': 4,
   /** Invariant 5: a host's seq skips numbers: events that never reached the log. */
   'log-gap': 5,
+  /** Invariant 5: a host's first event in the log is not its first (seq 0): the log lost its start. */
+  'log-start': 5,
+  /** Invariant 5: an event whose signature does not hold, or is not its publisher's (not folded). */
+  'event-forged': 5,
+  /** Invariant 5: an event with no signature while security is on (not folded). */
+  'event-unsigned': 5,
   /** Invariant 5: migration.ended says the VM runs somewhere the log does not have it. */
   'ended-disagrees': 5,
   /** Invariant 6: a migration with events but no end, and nothing running it any more. */
@@ -36,6 +42,14 @@ export interface Violation {
   migrationId: string | null;
   message: string;
   cites: (EventRef | SeqRef)[];
+  /** Where in the log, for a violation that is one message (a forged or unsigned event). */
+  at?: LogPosition;
+}
+
+export interface LogPosition {
+  topic: string;
+  partition: number;
+  offset: string;
 }
 
 export function violation(
@@ -43,6 +57,7 @@ export function violation(
   about: { vm?: string | null; migrationId?: string | null },
   message: string,
   cites: (EventRef | SeqRef | null | undefined)[],
+  at?: LogPosition,
 ): Violation {
   return {
     check,
@@ -51,5 +66,6 @@ export function violation(
     migrationId: about.migrationId ?? null,
     message,
     cites: cites.filter((c) => c != null).map(plainRef),
+    ...(at ? { at: { topic: at.topic, partition: at.partition, offset: at.offset } } : {}),
   };
 }

@@ -1,12 +1,30 @@
 // Events made up for tests and benchmarks, stamped as an outbox stamps them (id, version, time,
-// per-host gap-free seq) on a clock of their own, and written to a topic of the test's own.
-import { randomUUID } from 'node:crypto';
+// per-host gap-free seq) on a clock of their own, signed when the forge holds the host's key, and
+// written to a topic of the test's own.
+import { createHash, createPrivateKey, randomUUID } from 'node:crypto';
 import type { Kafka, Message } from 'kafkajs';
+import { EventSigner } from '../protocol/event-signature.ts';
 import { EVENT_VERSION, type EventInput, type FerryEvent } from '../protocol/events.ts';
 import { createProducer, ensureTopic } from '../infra/kafka/bus.ts';
 
+/** PKCS#8 DER of an Ed25519 key, up to its 32-byte seed (RFC 8410). */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/** An Ed25519 signing key made from a name, the same every run (tests want no unseeded randomness). */
+export function seededSigner(seed: string): EventSigner {
+  const secret = createHash('sha256').update(`ferry test key: ${seed}`).digest();
+  const key = createPrivateKey({
+    key: Buffer.concat([ED25519_PKCS8_PREFIX, secret]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  return new EventSigner(key.export({ type: 'pkcs8', format: 'pem' }));
+}
+
 export class EventForge {
   private readonly seqs = new Map<string, number>();
+  /** Publishers whose events the forge signs, by host name. */
+  readonly signers = new Map<string, EventSigner>();
 
   constructor(public now = Date.UTC(2026, 0, 1, 9)) {}
 
@@ -15,7 +33,7 @@ export class EventForge {
     this.now += afterMs;
     const seq = this.seqs.get(host) ?? 0;
     this.seqs.set(host, seq + 1);
-    return {
+    const event: FerryEvent = {
       id: randomUUID(),
       version: EVENT_VERSION,
       time: new Date(this.now).toISOString(),
@@ -24,6 +42,7 @@ export class EventForge {
       migrationId: null,
       ...input,
     };
+    return this.signers.get(host)?.sign(event) ?? event;
   }
 }
 

@@ -20,6 +20,24 @@ const envelope = {
   seq: z.number().int().nonnegative(),
   vm: vmName.nullable(),
   migrationId: z.string().min(1).nullable(),
+  /**
+   * The publisher's Ed25519 signature (protocol/event-signature.ts). Optional, so the envelope stays
+   * version 1 both ways: a reader that predates it strips it (zod drops unknown keys) and accepts
+   * the event, and this reader accepts an event written before it (the audit decides whether an
+   * unsigned event is allowed: with security on it is a violation). Its fields are only bounded
+   * here, not judged: a signature that is malformed is a forged event the audit names, not a
+   * message to dead-letter unread.
+   */
+  sig: z
+    .object({
+      /** 'ed25519'; anything else is not ours to verify, and the audit says so. */
+      alg: z.string().max(32),
+      /** The signing key's id: the first 16 hex digits of the SHA-256 of its public key (SPKI DER). */
+      key: z.string().max(64),
+      /** The 64-byte signature, base64url without padding. */
+      value: z.string().max(256),
+    })
+    .optional(),
 };
 
 const guestKind = z.enum(['emulated', 'qemu']);

@@ -11,6 +11,10 @@
 // CURSOR_PERSIST_MS). Written means in the OS's cache, which a crash of the agent does not lose;
 // only a crash of the machine can lose that last moment: a few section events (a gap the audit
 // reports), or a cursor that is behind (events shipped twice, which readers drop).
+//
+// With a signer (security on) every event is signed as it is recorded, so the line in the file is
+// what Kafka gets; an unsigned event left from before (recorded with security off) is signed when
+// it is recovered, by the same publisher, before it is shipped.
 import { randomUUID } from 'node:crypto';
 import {
   closeSync,
@@ -24,7 +28,17 @@ import {
   ftruncateSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import type { Logger } from '../../infra/logging/logger.ts';
+import type { EventSigner } from '../../protocol/event-signature.ts';
 import { EVENT_VERSION, EventSchema, type EventInput, type FerryEvent } from '../../protocol/events.ts';
+import { countQuarantined, recoverOutbox } from './recover.ts';
+
+export interface OutboxOptions {
+  /** Signs every event (security on); without it events are unsigned. */
+  signer?: EventSigner;
+  /** Where a recovery that quarantined lines says so. */
+  log?: Logger;
+}
 
 /** Past this size a fully shipped outbox file is emptied. */
 const COMPACT_AT_BYTES = 4 * 1024 * 1024;
@@ -50,19 +64,44 @@ export class Outbox {
   private persistedAt = 0;
   private cursorTimer: NodeJS.Timeout | null = null;
 
+  private readonly signer: EventSigner | undefined;
+  /** Lines the quarantine file holds: unreadable lines moved out of the outbox, ever. */
+  private quarantinedLines: number;
+
   constructor(
     dir: string,
     private readonly host: string,
+    options: OutboxOptions = {},
   ) {
     this.file = join(dir, 'outbox.jsonl');
     this.cursorFile = join(dir, 'outbox.cursor');
+    this.quarantineFile = join(dir, 'outbox.quarantine.jsonl');
+    this.signer = options.signer;
     this.shipped = existsSync(this.cursorFile) ? Number(readFileSync(this.cursorFile, 'utf8').trim()) : -1;
     this.persisted = this.shipped;
-    const recovered = this.recover();
-    this.nextSeq = Math.max(this.shipped, ...recovered.map((e) => e.seq)) + 1;
-    this.pending.push(...recovered.filter((e) => e.seq > this.shipped));
+    const recovered = recoverOutbox(this.file, this.quarantineFile);
+    this.quarantinedLines = countQuarantined(this.quarantineFile);
+    if (recovered.quarantined.length > 0) {
+      options.log?.error('outbox: unreadable lines moved to quarantine; the events after them are kept', {
+        host,
+        quarantined: recovered.quarantined.map((q) => ({ line: q.line, seq: q.seq, reason: q.reason })),
+        file: this.quarantineFile,
+        quarantinedEver: this.quarantinedLines,
+      });
+    }
+    this.nextSeq = Math.max(this.shipped, recovered.highestSeq) + 1;
+    const unshipped = recovered.events.filter((e) => e.seq > this.shipped);
+    this.pending.push(...unshipped.map((e) => (this.signer && !e.sig ? this.signer.sign(e) : e)));
     this.fd = openSync(this.file, 'a');
     this.size = existsSync(this.file) ? readFileSync(this.file).length : 0;
+  }
+
+  /** Where unreadable lines went. */
+  readonly quarantineFile: string;
+
+  /** How many unreadable lines this outbox has quarantined, over its life (the agent reports it). */
+  get quarantined(): number {
+    return this.quarantinedLines;
   }
 
   /** Appends an event durably and returns it with its envelope. */
@@ -93,7 +132,7 @@ export class Outbox {
   }
 
   private append(input: EventInput): FerryEvent {
-    const event = EventSchema.parse({
+    const parsed = EventSchema.parse({
       id: randomUUID(),
       version: EVENT_VERSION,
       time: new Date().toISOString(),
@@ -102,6 +141,7 @@ export class Outbox {
       migrationId: null,
       ...input,
     });
+    const event = this.signer ? this.signer.sign(parsed) : parsed;
     const line = Buffer.from(JSON.stringify(event) + '\n');
     writeSync(this.fd, line);
     this.size += line.length;
@@ -178,34 +218,5 @@ export class Outbox {
     this.sync();
     this.persistCursor();
     closeSync(this.fd);
-  }
-
-  /** Events in the file; a torn last line (crash mid-write) is dropped and cut off. */
-  private recover(): FerryEvent[] {
-    if (!existsSync(this.file)) return [];
-    const raw = readFileSync(this.file, 'utf8');
-    const events: FerryEvent[] = [];
-    let good = 0;
-    for (const line of raw.split('\n')) {
-      if (line === '') break;
-      const parsed = EventSchema.safeParse(safeJson(line));
-      if (!parsed.success) break;
-      events.push(parsed.data);
-      good += Buffer.byteLength(line) + 1;
-    }
-    if (good < Buffer.byteLength(raw)) {
-      const fd = openSync(this.file, 'r+');
-      ftruncateSync(fd, good);
-      closeSync(fd);
-    }
-    return events;
-  }
-}
-
-function safeJson(line: string): unknown {
-  try {
-    return JSON.parse(line);
-  } catch {
-    return undefined;
   }
 }

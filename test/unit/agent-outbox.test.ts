@@ -48,7 +48,7 @@ test('outbox - a restarted agent finds what was not acknowledged and continues t
   second.close();
 });
 
-test('outbox - a torn last line (crash mid-write) is dropped, the events before it kept', () => {
+test('outbox - a torn last line (crash mid-write) leaves the outbox for its quarantine, the events before it kept', () => {
   const d = dir();
   const box = new Outbox(d, 'host-a');
   box.record(stopped('vm-1'));
@@ -59,7 +59,7 @@ test('outbox - a torn last line (crash mid-write) is dropped, the events before 
   assert.equal(again.record(stopped('vm-2')).seq, 1);
   again.close();
   const lines = readFileSync(join(d, 'outbox.jsonl'), 'utf8').trim().split('\n');
-  assert.equal(lines.length, 2, 'the torn line was cut off, not kept between good lines');
+  assert.equal(lines.length, 2, 'the torn line left the outbox, not kept between good lines');
 });
 
 test('outbox - an event that breaks its schema is refused before it is stored', () => {

@@ -99,3 +99,16 @@ test('seq index - packed ids behave as the plain index: copies, reused seqs, odd
     { seed: 20261207, numRuns: 300 },
   );
 });
+
+test("seq index - each host's first seq read is known, whatever order the events came in", () => {
+  const f = new EventForge();
+  const a = guestStarted(f, 'host-a', 'vm-1');
+  const b = guestStarted(f, 'host-b', 'vm-2');
+  const index = new SeqIndex();
+  // host-b's first event never reached this log; the rest came in reverse.
+  for (const e of [...a, ...b.slice(1)].reverse()) index.add(e);
+  assert.deepEqual(index.firsts(), [
+    { host: 'host-a', seq: 0, id: a[0]!.id },
+    { host: 'host-b', seq: 1, id: b[1]!.id },
+  ]);
+});
