@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Connection, type TLSConfig } from '@temporalio/client';
 import type { Config } from '../config.ts';
 import type { Probe, ServiceSpec } from '../stack/service.ts';
+import { codecEndpoint } from './codec-server.ts';
 import { provisionTemporal } from './provision.ts';
 
 /**
@@ -78,6 +79,8 @@ export function temporalService(cfg: Config): ServiceSpec {
           cfg.temporal.namespace,
           '--log-level',
           'warn',
+          // With payloads encrypted, the UI asks `ferry codec serve` to decode them for the operator.
+          ...(cfg.keyring.enabled ? ['--ui-codec-endpoint', codecEndpoint(cfg)] : []),
         ],
         logPath: this.logPath,
         pidPath: this.pidPath,
