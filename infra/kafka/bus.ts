@@ -1,16 +1,23 @@
 // All of ferry's Kafka access goes through here (kafkajs is unmaintained; a client swap should
 // stay a one-file change).
 import { Kafka, logLevel, Partitioners, type Admin, type Producer } from 'kafkajs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.ts';
 import './request-queue-idle.ts';
 import { kafkaLogCreator } from '../logging/libraries.ts';
 import { createLogger, type Logger } from '../logging/logger.ts';
+import type { IdentityBundle } from '../pki/index.ts';
+import { kafkaClientSecurity } from './client-security.ts';
+import { EVENTS_TOPIC, requireTopic, waitForLeaders } from './topics.ts';
 
+/**
+ * A client of cfg.kafka.brokers; with security on it presents `identity` (default: the process's
+ * own, see infra/pki/process-identity.ts) over TLS and SCRAM-SHA-512.
+ */
 export function createKafka(
   cfg: Config,
   clientId: string,
   logger: Logger = createLogger(clientId, 'warn'),
+  identity?: IdentityBundle,
 ): Kafka {
   return new Kafka({
     clientId,
@@ -19,6 +26,7 @@ export function createKafka(
     logCreator: kafkaLogCreator(logger),
     connectionTimeout: 3000,
     retry: { retries: 8, initialRetryTime: 200 },
+    ...kafkaClientSecurity(cfg, identity),
   });
 }
 
@@ -38,6 +46,9 @@ export function createProducer(kafka: Kafka): Producer {
 /**
  * Creates a topic if missing and waits until every partition has a leader: a produce to a topic
  * whose leader is not yet known fails in kafkajs with "does not host this topic-partition".
+ * For scratch topics (tests, the lab) and the dead-letter topic ferry's readers are given; ferry's
+ * own topics are created only by provisionTopics (topics.ts), and the event log is only required
+ * (requireTopic), never created by a client.
  */
 export async function ensureTopic(
   admin: Admin,
@@ -45,18 +56,13 @@ export async function ensureTopic(
   partitions = 1,
   timeoutMs = 30_000,
 ): Promise<void> {
+  // The event log is the audit record: a client that finds it missing says so, never makes it anew.
+  if (topic === EVENTS_TOPIC) return requireTopic(admin, topic, timeoutMs);
   if (!(await admin.listTopics()).includes(topic)) {
     await admin.createTopics({
       topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
       waitForLeaders: true,
     });
   }
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
-    const parts = meta?.topics[0]?.partitions ?? [];
-    if (parts.length >= partitions && parts.every((p) => p.leader >= 0)) return;
-    if (Date.now() > deadline) throw new Error(`topic ${topic} has no leader after ${timeoutMs} ms`);
-    await sleep(100);
-  }
+  await waitForLeaders(admin, topic, partitions, timeoutMs);
 }

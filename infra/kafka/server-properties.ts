@@ -1,17 +1,31 @@
 import type { Config } from '../config.ts';
+import {
+  kafkaListenerProperties,
+  kafkaSecurityProperties,
+  type KafkaSecuritySettings,
+} from './security-properties.ts';
 
-/** One KRaft node on loopback, sized for a laptop, keeping the event log (it is the audit record). */
-export function kafkaServerProperties(cfg: Config, logDir: string): string {
+/**
+ * One KRaft node on the bind host, sized for a laptop, keeping the event log (it is the audit
+ * record). With `security` (cfg.security.enabled), SASL_SSL and ACLs (security-properties.ts);
+ * without, plaintext as before.
+ */
+export function kafkaServerProperties(cfg: Config, logDir: string, security?: KafkaSecuritySettings): string {
   const host = cfg.bindHost;
+  const { port, controllerPort } = cfg.kafka;
   return [
     'process.roles=broker,controller',
     'node.id=1',
-    `controller.quorum.voters=1@${host}:${cfg.kafka.controllerPort}`,
-    `listeners=PLAINTEXT://${host}:${cfg.kafka.port},CONTROLLER://${host}:${cfg.kafka.controllerPort}`,
-    `advertised.listeners=PLAINTEXT://${host}:${cfg.kafka.port}`,
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-    'controller.listener.names=CONTROLLER',
-    'inter.broker.listener.name=PLAINTEXT',
+    `controller.quorum.voters=1@${host}:${controllerPort}`,
+    ...(security
+      ? [...kafkaListenerProperties(host, port, controllerPort), ...kafkaSecurityProperties(security)]
+      : [
+          `listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}`,
+          `advertised.listeners=PLAINTEXT://${host}:${port}`,
+          'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+          'controller.listener.names=CONTROLLER',
+          'inter.broker.listener.name=PLAINTEXT',
+        ]),
     `log.dirs=${logDir}`,
     // Topics are created explicitly and waited for: auto-creation races the first produce in kafkajs.
     'auto.create.topics.enable=false',

@@ -1,12 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Config } from '../config.ts';
+import { adminIdentity } from '../pki/index.ts';
 import { runStep } from '../provision/run.ts';
 import type { Probe, ServiceSpec } from '../stack/service.ts';
+import { kafkaClientSecurity } from './client-security.ts';
 import { kafkaServerProperties, KAFKA_LOG4J_PROPERTIES } from './server-properties.ts';
 import { provisionKafka } from './provision.ts';
+import { brokerSecurity, checkScramFormatted, scramFormatArgs, SCRAM_MARKER } from './scram.ts';
+import { provisionKafkaCluster } from './cluster-setup.ts';
 
 /** Apache Kafka as one KRaft node (broker and controller in one JVM), started with plain `java`. */
 export function kafkaService(cfg: Config): ServiceSpec {
@@ -28,12 +32,17 @@ export function kafkaService(cfg: Config): ServiceSpec {
       mkdirSync(dir, { recursive: true });
       const properties = join(dir, 'server.properties');
       const log4j = join(dir, 'log4j.properties');
-      writeFileSync(properties, kafkaServerProperties(cfg, join(dir, 'data')));
+      const formatted = existsSync(join(dir, 'data', 'meta.properties'));
+      if (cfg.security.enabled && formatted) checkScramFormatted(dir);
+      const security = cfg.security.enabled ? brokerSecurity(cfg) : undefined;
+      // With security it holds the broker's key and admin's password: its owner's alone.
+      writeFileSync(properties, kafkaServerProperties(cfg, join(dir, 'data'), security), { mode: 0o600 });
+      chmodSync(properties, 0o600);
       writeFileSync(log4j, KAFKA_LOG4J_PROPERTIES);
       const classpath = join(libs, '*');
       const jvm = [`-Xmx${cfg.kafka.heapMiB}m`, `-Xms${Math.min(256, cfg.kafka.heapMiB)}m`, '-XX:+UseG1GC'];
       const logging = [`-Dlog4j.configuration=file:${log4j}`, `-Dkafka.logs.dir=${join(dir, 'logs')}`];
-      if (!existsSync(join(dir, 'data', 'meta.properties'))) {
+      if (!formatted) {
         // An unformatted KRaft log dir refuses to start; the cluster id is kept with the state.
         const idFile = join(dir, 'cluster-id');
         // An id from before the redraw below may start with '-': unformatted, it can still change.
@@ -56,9 +65,13 @@ export function kafkaService(cfg: Config): ServiceSpec {
             '-c',
             properties,
             '--ignore-formatted',
+            // SCRAM users exist from the first start (KIP-900): clients authenticate at once.
+            ...scramFormatArgs(cfg),
           ],
           `see ${properties}; \`ferry stack reset\` starts from empty state`,
         );
+        // Formatted with the users: a later start with security on may rely on them.
+        writeFileSync(join(dir, SCRAM_MARKER), `${new Date().toISOString()}\n`);
       }
       return {
         command: java,
@@ -68,19 +81,22 @@ export function kafkaService(cfg: Config): ServiceSpec {
       };
     },
     probe: () => probeKafka(cfg),
+    ready: (log) => provisionKafkaCluster(cfg, log),
   };
 }
 
 export async function probeKafka(cfg: Config): Promise<Probe> {
-  const admin = new Kafka({
-    clientId: 'ferry-probe',
-    brokers: cfg.kafka.brokers,
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 1500,
-    requestTimeout: 3000,
-    retry: { retries: 0 },
-  }).admin();
+  let admin;
   try {
+    admin = new Kafka({
+      clientId: 'ferry-probe',
+      brokers: cfg.kafka.brokers,
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 1500,
+      requestTimeout: 3000,
+      retry: { retries: 0 },
+      ...kafkaClientSecurity(cfg, cfg.security.enabled ? adminIdentity(cfg) : undefined),
+    }).admin();
     await admin.connect();
     const cluster = await admin.describeCluster();
     return {
@@ -90,7 +106,7 @@ export async function probeKafka(cfg: Config): Promise<Probe> {
   } catch (err) {
     return { answers: false, detail: `metadata request failed: ${(err as Error).message}` };
   } finally {
-    await admin.disconnect().catch(() => undefined);
+    await admin?.disconnect().catch(() => undefined);
   }
 }
 

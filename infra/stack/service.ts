@@ -31,5 +31,10 @@ export interface ServiceSpec {
   /** Builds the process to start (after provision); may prepare the service's state dir. */
   daemon(log: (line: string) => void): Promise<DaemonSpec>;
   probe(): Promise<Probe>;
+  /**
+   * Once it answers (just started or already running, not an external one): sets up inside it what
+   * clients need, idempotently (Kafka: ferry's topics and ACLs).
+   */
+  ready?(log: (line: string) => void): Promise<void>;
   readyTimeoutMs: number;
 }

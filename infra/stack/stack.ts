@@ -81,6 +81,7 @@ async function upService(spec: ServiceSpec, log: Log): Promise<UpResult> {
   const owned = readLivePidFile(spec.pidPath);
   if (owned) {
     await waitUntilAnswering(spec, owned);
+    await spec.ready?.(log);
     return result('already running', owned.pid);
   }
   if ((await spec.probe()).answers) {
@@ -103,6 +104,7 @@ async function upService(spec: ServiceSpec, log: Log): Promise<UpResult> {
   const record = startDaemon(daemon);
   await waitUntilAnswering(spec, record);
   log(`${spec.name}: answering on ${address} (pid ${record.pid})`);
+  await spec.ready?.(log);
   return result('started', record.pid);
 }
 
