@@ -21,7 +21,7 @@ import { MigrationSlots } from '../infra/redis/migration-slots.ts';
 import { allPlacements } from '../infra/redis/placement-scan.ts';
 import { claimPlacement, movePlacement, placementOf, releasePlacement } from '../infra/redis/placement.ts';
 import { redisAclPath } from '../infra/redis/service.ts';
-import { startService } from '../infra/stack/stack.ts';
+import { startService, stopService } from '../infra/stack/stack.ts';
 import { privateStack, type PrivateStack } from './support/private-stack.ts';
 
 let stack: PrivateStack;
@@ -308,4 +308,19 @@ test('redis security - the operator does its real work: placements, drain marks,
   assert.equal(await new DrainMarks(operator).clear('sec-c'), true);
   assert.deepEqual(await new JobStore(operator).listForHost('sec-a'), [], 'the agent finished its job');
   assert.deepEqual(await new DiskLeases(operator).heldBy('sec-a'), [], 'and released its disk');
+});
+
+test('redis security - what scripts and transactions wrote survives a restart (the AOF replays under ACLs)', async () => {
+  const agent = as('agent');
+  const owner = `m-${randomUUID()}`;
+  const job = { vm: 'vm-sec-5', host: 'sec-a', owner };
+  await new JobStore(agent).start({ ...job, job: 'MIGRATION_OUT', phase: 'begin3', peer: 'sec-b' });
+  const [lease] = await new DiskLeases(agent).acquire({ host: 'sec-a', vm: 'vm-sec-5' }, ['vm-sec-5-disk0']);
+  const epoch = await new CookieNonces(agent).currentEpoch(); // a MULTI
+  await stopService(cfg, 'redis', () => undefined);
+  await startService(cfg, 'redis', () => undefined);
+  const after = as('agent');
+  assert.equal((await new JobStore(after).get('vm-sec-5', 'sec-a'))?.owner, owner, 'the job (a script)');
+  assert.deepEqual(await new DiskLeases(after).holderOf('vm-sec-5-disk0'), lease, 'the lease and its token');
+  assert.equal(await new CookieNonces(after).currentEpoch(), epoch, 'the epoch (a transaction)');
 });

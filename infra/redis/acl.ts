@@ -1,6 +1,13 @@
 // The ACL users of ferry's Redis when security is on: one per role, each limited to the commands
 // and keys that role's code uses (the inventory is in docs/redis.md, "Who may do what"), and the
-// `default` user off, so a connection without credentials can do nothing but authenticate.
+// `default` user sealed, so a connection without credentials can do nothing but authenticate.
+//
+// Sealed, not off: Redis before 8 checks the EXEC of every transaction it replays from the AOF
+// against the default user's permissions (redis/redis#14541, fixed by #14545), and Lua scripts'
+// effects are logged as transactions, so with `default off` a restart silently dropped every
+// lease, job and fencing token written by a script. The default user therefore keeps every
+// permission but has a random password that is drawn at each start and kept nowhere but as its
+// hash: nobody can log in as it.
 //
 // - agent (every host): its migration jobs, autokill leases, disk leases, placements, cookie
 //   nonces and the epoch, finished answers, its registration; it reads drain marks and the
@@ -51,6 +58,8 @@ const COMMANDS = {
   expiries: ['subscribe', 'unsubscribe'],
   // Looking around: `ferry status` scans placements; the operator's repairs list keys.
   inspect: ['scan', 'keys', 'type', 'ttl'],
+  // lease-take-2.lua's fencing counter: the generic lease, which only tests and drills use.
+  counters: ['incr'],
 } as const;
 
 /** Keyspace notifications of lapsed keys (autokill), in any database. */
@@ -131,12 +140,13 @@ export function aclLine(user: RedisUser, password: string): string {
 }
 
 /**
- * The whole ACL file: `default` off (no command, no key: a client must authenticate), then one
- * user per role with its password.
+ * The whole ACL file: `default` sealed with `seal`, a password nobody keeps (a connection must
+ * authenticate as a role's user), then one user per role with its password.
  */
-export function aclFile(passwords: Record<RedisUser, string>): string {
+export function aclFile(passwords: Record<RedisUser, string>, seal: string): string {
+  if (seal.length < 32) throw new Error('the default user needs a seal of at least 32 random characters');
   const lines = [
-    'user default off resetkeys resetchannels -@all',
+    `user default on ${passwordHash(seal)} resetkeys resetchannels ~* &* +@all`,
     ...REDIS_USERS.map((u) => aclLine(u, passwords[u])),
   ];
   return lines.join('\n') + '\n';

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -16,7 +17,7 @@ export function redisAclPath(cfg: Config): string {
 /**
  * Debian's redis-server as ferry's own instance: own port, own data dir, AOF on. With security on
  * it speaks TLS only (client certificates from the cluster CA required) and knows only ferry's ACL
- * users (infra/redis/acl.ts), the default user off.
+ * users (infra/redis/acl.ts), the default user sealed.
  */
 export function redisService(cfg: Config): ServiceSpec {
   const dir = join(cfg.stateDir, 'redis');
@@ -82,7 +83,9 @@ async function secureArgs(cfg: Config): Promise<string[]> {
   const passwords = {} as Record<RedisUser, string>;
   for (const user of REDIS_USERS) passwords[user] = servicePassword(cfg, 'redis', user);
   const acl = redisAclPath(cfg);
-  writeFileSync(acl, aclFile(passwords), { mode: 0o600 });
+  // The default user's seal: drawn here, written only as its hash (infra/redis/acl.ts says why).
+  const seal = randomBytes(32).toString('base64url');
+  writeFileSync(acl, aclFile(passwords, seal), { mode: 0o600 });
   chmodSync(acl, 0o600); // an older file keeps its mode through writeFileSync
   return [
     '--port',
