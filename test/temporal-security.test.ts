@@ -211,3 +211,25 @@ test("temporal security - the dev server's plaintext port is not reachable on th
   );
   assert.deepEqual(listeningAddresses(front.pid), [`${BIND_HOST}:${cfg.temporal.port}`]);
 });
+
+test('temporal security - while the server restarts the front answers UNAVAILABLE, which clients retry, and then passes calls again', async () => {
+  // No retries on this connection, so the front's own answer is seen.
+  const connection = await Connection.connect({
+    address: cfg.temporal.address,
+    tls: tlsOf(adminIdentity(cfg)),
+    interceptors: [],
+  });
+  try {
+    await stopService(cfg, 'temporal', () => undefined);
+    await assert.rejects(
+      connection.workflowService.describeNamespace({ namespace: cfg.temporal.namespace }),
+      (err: Error & { code?: number; details?: string }) =>
+        err.code === 14 && /unavailable behind the ferry TLS front/.test(err.details ?? ''),
+    );
+    assert.equal((await startService(cfg, 'temporal', () => undefined)).outcome, 'started');
+    const ns = await connection.workflowService.describeNamespace({ namespace: cfg.temporal.namespace });
+    assert.equal(ns.namespaceInfo?.name, cfg.temporal.namespace);
+  } finally {
+    await connection.close();
+  }
+});
