@@ -88,6 +88,7 @@ const EnvSchema = z.object({
     )
     .optional(),
   FERRY_IDENTITY_DIR: z.string().min(1).optional(),
+  FERRY_TUNNEL_MAX_CONNECTIONS_PER_HOST: z.coerce.number().int().min(1).max(4096).default(16),
   FERRY_KEYRING: z.enum(['on', 'off'], { message: "must be 'on' or 'off'" }).optional(),
   FERRY_CODEC_PORT: port.default(DEFAULT_CODEC_PORT),
 });
@@ -124,6 +125,8 @@ export interface Config {
   security: { enabled: boolean };
   /** The identity bundle (certificate, key, CA, service credentials) this process uses; unset: its role's default. */
   identityDir: string | undefined;
+  /** An agent's data plane: tunnel connections one peer host may hold at once (docs/tunnel.md). */
+  tunnel: { maxConnectionsPerHost: number };
   /**
    * On (default: as security): Temporal payloads encrypted by the codec, cookies signed by the
    * Redis keyring's rotating keys; off: payloads in clear, cookies signed with clusterSecret.
@@ -196,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     clusterSecret: e.FERRY_CLUSTER_SECRET,
     security: { enabled: e.FERRY_SECURITY === 'on' },
     identityDir: e.FERRY_IDENTITY_DIR,
+    tunnel: { maxConnectionsPerHost: e.FERRY_TUNNEL_MAX_CONNECTIONS_PER_HOST },
     keyring: { enabled: (e.FERRY_KEYRING ?? e.FERRY_SECURITY) === 'on' },
     codec: { port: e.FERRY_CODEC_PORT },
     lab: { bridge: e.FERRY_LAB_BRIDGE, subnet: e.FERRY_LAB_SUBNET },

@@ -93,6 +93,8 @@ export function createDestinationActivities(deps: PhaseDeps) {
             memoryMiB: def.memoryMiB,
             dirtyPagesPerSecond: def.dirtyPagesPerSecond,
             disks: def.disks,
+            // The host the Prepare cookie goes to: with TLS the tunnel admits only its certificate.
+            source,
           });
           const cookie = await issueCookie(deps, {
             migrationId,

@@ -128,6 +128,8 @@ export function createSourceActivities(deps: PhaseDeps) {
               vm,
               destination: input.via ?? { host: prepared.tunnel.host, port: prepared.tunnel.port },
               token: prepared.tunnel.token,
+              // The Prepare cookie's signed issuer: with TLS the destination must prove to be it.
+              destinationHost: prepared.from.host,
               downtimeLimitMs: input.maxDowntimeMs,
               ...(maxBandwidth > 0 ? { maxBandwidthBytesPerSec: maxBandwidth } : {}),
               ...(tunnelBandwidth > 0 ? { tunnelBandwidthBytesPerSec: tunnelBandwidth } : {}),

@@ -6,7 +6,12 @@ import { BandwidthRangeError } from '../../protocol/bandwidth.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../../errors/ferry-error.ts';
 import type { MigrationInfo } from '../qmp/schema.ts';
-import { openSourceTunnel, type DestinationTunnel, type TunnelListener } from '../tunnel/index.ts';
+import {
+  openSourceTunnel,
+  type DestinationTunnel,
+  type TunnelListener,
+  type TunnelTls,
+} from '../tunnel/index.ts';
 import { guestMemoryDigest } from './digest.ts';
 import type { GuestManager } from './guests.ts';
 import type { Outbox } from '../outbox/outbox.ts';
@@ -36,6 +41,8 @@ export interface MigrationDeps {
   advertisedHost?: string;
   /** Outgoing streams leave from this host's data-plane address, as a real host's traffic does. */
   localAddress?: string;
+  /** Security on: outgoing tunnels are mutual TLS as this host (the listener has the same). */
+  tunnelTls?: TunnelTls;
 }
 
 export interface PrepareIncomingInput {
@@ -46,6 +53,8 @@ export interface PrepareIncomingInput {
   dirtyPagesPerSecond?: number;
   disks?: string[];
   tokenTtlMs?: number;
+  /** The source host the Prepare cookie names: with TLS, the only host the tunnel admits. */
+  source?: string;
 }
 
 export interface IncomingTicket {
@@ -60,6 +69,8 @@ export interface MigrateOutInput {
   vm: string;
   destination: { host: string; port: number };
   token: string;
+  /** The host the Prepare cookie came from: with TLS, the destination's certificate must name it. */
+  destinationHost?: string;
   maxBandwidthBytesPerSec?: number;
   downtimeLimitMs?: number;
   /** The agent's own cap on the tunnel (the data plane throttles, as well as QEMU's max-bandwidth). */
@@ -127,6 +138,7 @@ export async function prepareIncoming(
     vm: input.vm,
     target: socket,
     ttlMs: input.tokenTtlMs ?? 60_000,
+    ...(input.source === undefined ? {} : { peer: input.source }),
     onEvent: (e) => recordTunnelEvent(outbox, e),
   });
   // The completion is awaited by waitIncoming; a failure before then must not go unhandled.
@@ -157,6 +169,8 @@ export async function migrateOut(
     destination: input.destination,
     token: input.token,
     ...(deps.localAddress === undefined ? {} : { localAddress: deps.localAddress }),
+    ...(deps.tunnelTls === undefined ? {} : { tls: deps.tunnelTls }),
+    ...(input.destinationHost === undefined ? {} : { peer: input.destinationHost }),
     bandwidthLimitBytesPerSec: input.tunnelBandwidthBytesPerSec ?? null,
     onEvent: (e) => recordTunnelEvent(outbox, e),
   });

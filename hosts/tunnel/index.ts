@@ -8,3 +8,5 @@ export type { TunnelResult } from './tunnel-end.ts';
 export { TunnelError, isTunnelError, TUNNEL_ERROR_CODES } from './errors.ts';
 export type { TunnelBytes, TunnelErrorCode, TunnelSide } from './errors.ts';
 export type { TunnelEvent, TunnelEventHandler, RefusalReason } from './events.ts';
+export type { TunnelTls } from './tls.ts';
+export { DEFAULT_MAX_CONNECTIONS_PER_PEER } from './peer-limit.ts';

@@ -44,6 +44,8 @@ import { Outbox } from '../../hosts/outbox/outbox.ts';
 import { RedisEpoch, reassertAfterLoss } from '../../hosts/agent/redis-epoch.ts';
 import { HEARTBEAT_MS, HostRegistry } from '../../hosts/agent/registration.ts';
 import { Shipper } from '../../hosts/outbox/shipper.ts';
+import { tunnelTls } from '../../hosts/agent/tunnel-identity.ts';
+import { logTunnelRefusals } from '../../hosts/agent/tunnel-refusals.ts';
 
 /** true only when A and B are the same union of names. */
 type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -93,6 +95,8 @@ export class HostAgent {
     const dir = hostStateDir(cfg.stateDir, options.name);
     const identity = loadOrCreateIdentity(dir, options.name);
     const redis = createRedis(cfg, `agent-${options.name}`, { patient: true });
+    // Security on: the data plane is mutual TLS as this host; a missing bundle fails here, first.
+    const tls = tunnelTls(cfg, options.name);
     const registry = new HostRegistry(redis);
     // The cookie and codec keys (keyring on), read through the agent's own Redis client.
     const keyrings = new KeyringCache(sharedRedis(redis), { create: true });
@@ -135,7 +139,13 @@ export class HostAgent {
       guests.standby = new GuestStandby(join(dir, 'standby'), log.child('standby'));
       guests.standby.refill();
     }
-    const tunnels = await TunnelListener.listen({ host: options.address, port: options.dataPort ?? 0 });
+    const tunnels = await TunnelListener.listen({
+      host: options.address,
+      port: options.dataPort ?? 0,
+      ...(tls === undefined ? {} : { tls }),
+      maxConnectionsPerPeer: cfg.tunnel.maxConnectionsPerHost,
+      onEvent: logTunnelRefusals(log.child('tunnel')),
+    });
     const advertisedPort = options.advertisePort ?? tunnels.address.port;
     const reaper = new AutokillReaper({
       host: options.name,
@@ -186,6 +196,7 @@ export class HostAgent {
       placements,
       drainMarks: new DrainMarks(redis),
       finished: new FinishedMigrations(redis),
+      ...(tls === undefined ? {} : { tunnelTls: tls }),
       jobs,
       leases,
       autokill,
