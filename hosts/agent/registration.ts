@@ -21,6 +21,8 @@ export const HostRegistrationSchema = z.object({
   guests: z.coerce.number().int(),
   pid: z.coerce.number().int(),
   heartbeatAt: z.iso.datetime(),
+  /** Unreadable outbox lines the agent moved to quarantine (hosts/outbox/recover.ts), ever. */
+  outboxQuarantined: z.coerce.number().int().nonnegative().optional(),
 });
 export type HostRegistration = z.infer<typeof HostRegistrationSchema>;
 

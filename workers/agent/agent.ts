@@ -44,6 +44,7 @@ import { Outbox } from '../../hosts/outbox/outbox.ts';
 import { RedisEpoch, reassertAfterLoss } from '../../hosts/agent/redis-epoch.ts';
 import { HEARTBEAT_MS, HostRegistry } from '../../hosts/agent/registration.ts';
 import { Shipper } from '../../hosts/outbox/shipper.ts';
+import { outboxSigner } from '../../hosts/outbox/signer.ts';
 import { tunnelTls } from '../../hosts/agent/tunnel-identity.ts';
 import { logTunnelRefusals } from '../../hosts/agent/tunnel-refusals.ts';
 
@@ -107,7 +108,10 @@ export class HostAgent {
       redis.disconnect();
       throw err;
     });
-    const outbox = new Outbox(dir, options.name);
+    const outbox = new Outbox(dir, options.name, {
+      signer: await outboxSigner(cfg, log),
+      log: log.child('outbox'),
+    });
     const shipper = new Shipper(createKafka(cfg, `agent-${options.name}`, log), outbox, log.child('events'));
     shipper.start();
     const guests = new GuestManager(
@@ -295,6 +299,7 @@ export class HostAgent {
           guests: guests.length,
           pid: process.pid,
           heartbeatAt: new Date().toISOString(),
+          outboxQuarantined: this.outbox.quarantined,
         },
         { guests },
       );

@@ -10,6 +10,7 @@ import { createControlActivities } from '../../activities/control.ts';
 import { HostRegistry } from '../../hosts/agent/registration.ts';
 import { Outbox } from '../../hosts/outbox/outbox.ts';
 import { Shipper } from '../../hosts/outbox/shipper.ts';
+import { outboxSigner } from '../../hosts/outbox/signer.ts';
 import { createKafka } from '../../infra/kafka/bus.ts';
 import type { Config } from '../../infra/config.ts';
 import { routeTemporalLogs } from '../../infra/logging/libraries.ts';
@@ -41,7 +42,7 @@ export class Controller {
     // Its events (migration.ended) go through a durable outbox like an agent's, under its own name.
     const { name, dir } = controllerOutbox(cfg, taskQueue);
     mkdirSync(dir, { recursive: true });
-    const outbox = new Outbox(dir, name);
+    const outbox = new Outbox(dir, name, { signer: await outboxSigner(cfg, log), log: log.child('outbox') });
     const shipper = new Shipper(createKafka(cfg, name, log), outbox, log.child('events'));
     shipper.start();
     const connection = await connectWorker(cfg);
