@@ -45,7 +45,7 @@ function detail(e: FerryEvent): string {
     case 'disk.released':
       return e.data.disks.join(', ');
     case 'savevm.section':
-      return `${e.data.side} ${e.data.kind} ${e.data.idstr || '-'} at ${e.data.offset}, ${e.data.bytes} bytes`;
+      return `${e.data.side} ${(e.data.count ?? 1) > 1 ? `${e.data.count} × ` : ''}${e.data.kind} ${e.data.idstr || '-'} at ${e.data.offset}, ${e.data.bytes} bytes`;
     case 'tunnel.closed':
       return `${e.data.side} ${e.data.outcome}, ${e.data.bytes} bytes${e.data.error ? `: ${e.data.error}` : ''}`;
   }

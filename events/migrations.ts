@@ -93,7 +93,7 @@ export function applyToMigration(migrations: Map<string, MigrationView>, e: Ferr
       m.passes = Math.max(m.passes ?? 0, e.data.pass);
       return;
     case 'savevm.section':
-      m.sections[e.data.side]++;
+      m.sections[e.data.side] += e.data.count ?? 1;
       return;
     case 'tunnel.closed':
       m.tunnels.push({ ...e.data, time: e.time });

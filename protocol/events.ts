@@ -140,6 +140,11 @@ export const EventSchema = z.discriminatedUnion('type', [
       bytes: z.number().int().nonnegative(),
       normalPages: z.number().int().nonnegative(),
       zeroPages: z.number().int().nonnegative(),
+      /**
+       * Sections this event counts (hosts/agent/section-batcher.ts): of this kind and device, from
+       * `offset` on, their bytes and pages summed. Absent (events written before batching): 1.
+       */
+      count: z.number().int().positive().optional(),
     }),
   }),
   z.object({

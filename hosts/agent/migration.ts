@@ -15,7 +15,7 @@ import {
 import { guestMemoryDigest } from './digest.ts';
 import type { GuestManager } from './guests.ts';
 import type { Outbox } from '../outbox/outbox.ts';
-import { recordTunnelEvent } from './tunnel-events.ts';
+import { tunnelEventRecorder } from './tunnel-events.ts';
 
 export class MigrationError extends FerryError {
   constructor(
@@ -139,7 +139,7 @@ export async function prepareIncoming(
     target: socket,
     ttlMs: input.tokenTtlMs ?? 60_000,
     ...(input.source === undefined ? {} : { peer: input.source }),
-    onEvent: (e) => recordTunnelEvent(outbox, e),
+    onEvent: tunnelEventRecorder(outbox),
   });
   // The completion is awaited by waitIncoming; a failure before then must not go unhandled.
   expectation.tunnel.completion.catch(() => undefined);
@@ -172,7 +172,7 @@ export async function migrateOut(
     ...(deps.tunnelTls === undefined ? {} : { tls: deps.tunnelTls }),
     ...(input.destinationHost === undefined ? {} : { peer: input.destinationHost }),
     bandwidthLimitBytesPerSec: input.tunnelBandwidthBytesPerSec ?? null,
-    onEvent: (e) => recordTunnelEvent(outbox, e),
+    onEvent: tunnelEventRecorder(outbox),
   });
   tunnel.completion.catch(() => undefined);
   const record = (status: string, error?: string) =>

@@ -1,19 +1,31 @@
-// What a tunnel reports, as events of the log: each savevm section that passed, and how the
-// tunnel ended (with the byte offset where a stream broke).
+// What a tunnel reports, as events of the log: the savevm sections that passed (in batches), and
+// how the tunnel ended (with the byte offset where a stream broke).
 import type { EventInput } from '../../protocol/events.ts';
 import type { TunnelEvent } from '../tunnel/index.ts';
 import type { Outbox } from '../outbox/outbox.ts';
+import { SectionBatcher } from './section-batcher.ts';
 
 /**
- * Records a tunnel's event in the outbox. The savevm sections come with the stream, many a second,
- * from inside the data path: they are group-committed (recordSoon) so the stream never waits on
- * an fsync; how the tunnel ended is recorded durably at once.
+ * What records one tunnel's events in the outbox. The savevm sections come with the stream, as
+ * many a second as its sender likes, from inside the data path: they are counted into batches
+ * (section-batcher.ts) and the batches group-committed (recordSoon), so neither the stream nor the
+ * agent's heartbeats wait on them; anything else, how the tunnel ended above all, first writes the
+ * pending batches and is then recorded durably at once.
  */
-export function recordTunnelEvent(outbox: Outbox, e: TunnelEvent): void {
-  const ev = tunnelEventToLog(e);
-  if (!ev) return;
-  if (ev.type === 'savevm.section') outbox.recordSoon(ev);
-  else outbox.record(ev);
+export function tunnelEventRecorder(outbox: Outbox): (e: TunnelEvent) => void {
+  /** The tunnel's VM and migration, the same for every section it reports. */
+  let of: { vm: string | null; migrationId: string | null } = { vm: null, migrationId: null };
+  const batcher = new SectionBatcher((data) => outbox.recordSoon({ type: 'savevm.section', ...of, data }));
+  return (e) => {
+    const ev = tunnelEventToLog(e);
+    if (ev?.type === 'savevm.section') {
+      of = { vm: ev.vm, migrationId: ev.migrationId ?? null };
+      batcher.add(ev.data);
+      return;
+    }
+    batcher.flush();
+    if (ev) outbox.record(ev);
+  };
 }
 
 export function tunnelEventToLog(e: TunnelEvent): EventInput | undefined {

@@ -7,6 +7,11 @@ import type { SavevmEvent } from '../savevm/events.ts';
 import { isSavevmError } from '../savevm/errors.ts';
 import type { SavevmError } from '../savevm/errors.ts';
 
+/** How much of a chunk is parsed between two looks at the clock. */
+export const TAP_SLICE_BYTES = 16 * 1024;
+/** How long a chunk is parsed before the event loop gets a turn (timers, heartbeats, other I/O). */
+export const TAP_BUDGET_MS = 10;
+
 /**
  * SavevmTap that counts the bytes it let through and treats a stream ending early as an ending,
  * not an error: the bytes already parsed are still delivered downstream and the downstream is
@@ -26,12 +31,38 @@ export class TunnelTap extends SavevmTap {
     super(onEvent);
   }
 
+  /**
+   * Parses in slices, and lets the event loop run once a chunk has taken TAP_BUDGET_MS: a socket
+   * hands over up to 32 reads (2 MiB) at once, and 2 MiB of the tiniest sections a peer can send
+   * (18 bytes each) took a loaded agent about a second to parse, its heartbeats waiting meanwhile.
+   * A stream of pages parses a chunk in well under a millisecond and never yields.
+   */
   override _transform(chunk: Buffer, encoding: BufferEncoding, callback: TransformCallback): void {
-    super._transform(chunk, encoding, (err, data?: unknown) => {
-      if (!err) this.passed += chunk.length;
-      else if (isSavevmError(err)) this.corrupt = err;
-      callback(err, data);
-    });
+    let at = 0;
+    const step = (): void => {
+      const until = performance.now() + TAP_BUDGET_MS;
+      while (at < chunk.length) {
+        const slice = chunk.subarray(at, at + TAP_SLICE_BYTES);
+        let failed: Error | null | undefined = null;
+        super._transform(slice, encoding, (err, data?: unknown) => {
+          failed = err;
+          if (!err && data) this.push(data);
+        });
+        if (failed) {
+          if (isSavevmError(failed)) this.corrupt = failed;
+          callback(failed);
+          return;
+        }
+        this.passed += slice.length;
+        at += slice.length;
+        if (at < chunk.length && performance.now() >= until) {
+          setImmediate(step);
+          return;
+        }
+      }
+      callback();
+    };
+    step();
   }
 
   override _flush(callback: TransformCallback): void {
