@@ -105,6 +105,16 @@ export async function addKey(
   }
 }
 
+/**
+ * Gives each empty ring its first key: for `ferry stack up` (the admin identity), so that agents,
+ * which may only read the rings, find keys on a new cluster. Idempotent.
+ */
+export async function ensureKeyrings(redis: Redis): Promise<RingName[]> {
+  const made: RingName[] = [];
+  for (const ring of RING_NAMES) if (await addKey(redis, ring, 'init')) made.push(ring);
+  return made;
+}
+
 /** How a reader reaches Redis: through a client it shares, or one connection per read. */
 export type RedisAccess = <T>(use: (redis: Redis) => Promise<T>) => Promise<T>;
 
