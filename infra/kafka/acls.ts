@@ -61,6 +61,19 @@ export function ferryAcls(): AclEntry[] {
   ];
 }
 
+/**
+ * A scratch space for the operator: every topic and consumer group whose name starts with `prefix`,
+ * with every right on them (create and delete included). Not among ferryAcls: the test harness
+ * grants it for its `test*` topics when security is on, so tests keep running as the operator
+ * against the real ACLs instead of as the super user.
+ */
+export function operatorScratchAcls(prefix: string): AclEntry[] {
+  return [
+    allow('operator', AclResourceTypes.TOPIC, prefix, ResourcePatternTypes.PREFIXED, AclOperationTypes.ALL),
+    allow('operator', AclResourceTypes.GROUP, prefix, ResourcePatternTypes.PREFIXED, AclOperationTypes.ALL),
+  ];
+}
+
 const key = (a: AclEntry) =>
   [
     a.principal,

@@ -4,18 +4,21 @@
 import type { Config } from '../config.ts';
 import { adminIdentity } from '../pki/index.ts';
 import { createKafka } from './bus.ts';
-import { applyAcls } from './acls.ts';
+import { applyAcls, operatorScratchAcls } from './acls.ts';
 import { createLogger } from '../logging/logger.ts';
 import { provisionTopics } from './topics.ts';
 
-export async function provisionKafkaCluster(cfg: Config, log: (line: string) => void): Promise<void> {
-  const kafka = createKafka(
+function adminClient(cfg: Config) {
+  return createKafka(
     cfg,
     'ferry-stack',
     createLogger('ferry-stack', 'error', () => undefined),
     cfg.security.enabled ? adminIdentity(cfg) : undefined,
-  );
-  const admin = kafka.admin();
+  ).admin();
+}
+
+export async function provisionKafkaCluster(cfg: Config, log: (line: string) => void): Promise<void> {
+  const admin = adminClient(cfg);
   await admin.connect();
   try {
     await provisionTopics(admin, cfg, undefined, log);
@@ -23,6 +26,21 @@ export async function provisionKafkaCluster(cfg: Config, log: (line: string) => 
       const created = await applyAcls(admin);
       if (created > 0) log(`kafka: created ${created} ACLs (docs/kafka.md lists them)`);
     }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * With security on, lets the operator own every topic and group named `prefix...` (acls.ts,
+ * operatorScratchAcls): the test harness's scratch topics. Off, there is nothing to grant.
+ */
+export async function grantOperatorScratch(cfg: Config, prefix: string): Promise<void> {
+  if (!cfg.security.enabled) return;
+  const admin = adminClient(cfg);
+  await admin.connect();
+  try {
+    await applyAcls(admin, operatorScratchAcls(prefix));
   } finally {
     await admin.disconnect();
   }
