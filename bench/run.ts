@@ -24,6 +24,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   overhead: async () => (await import('./overhead.ts')).default,
   recovery: async () => (await import('./recovery.ts')).default,
   scale: async () => (await import('./scale.ts')).default,
+  lab: async () => (await import('./lab.ts')).default,
 };
 
 try {

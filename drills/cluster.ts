@@ -2,6 +2,9 @@
 // loopback addresses of the drill range 127.0.1.1–60, each through the links a links provider
 // opens for it), a controller process on the drill's own task queue, one emulated guest. It is
 // the `DrillTarget` the faults act on, and it cleans up exactly what it started, by pid.
+// On a lab (`openOnLab`) its hosts are two of the lab's, each in its own network namespace: their
+// agents are the lab's (restarted in their namespaces after a kill), a partition takes the host's
+// link down, and clean-up leaves the agents and other guests to the lab.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
@@ -21,6 +24,9 @@ import { isSameProcessAlive, readLivePidFile, type PidRecord } from '../infra/pr
 import { createRedis } from '../infra/redis/client.ts';
 import { releasePlacement } from '../infra/redis/placement.ts';
 import { connectClient } from '../infra/temporal/connect.ts';
+import { labAgentFiles, startLabAgent } from '../lab/netns-host.ts';
+import { setHostLink } from '../lab/netns-links.ts';
+import type { LabHost } from '../lab/netns-state.ts';
 import type { DrillTarget } from './fault.ts';
 
 export class DrillSetupError extends FerryError {
@@ -96,7 +102,54 @@ export class DrillCluster implements DrillTarget {
     readonly taskQueue: string,
     private readonly addressOf: Map<string, string>,
     private readonly linksProvider: LinksProvider | undefined,
-  ) {}
+    /** On a lab: its two hosts, by name. */
+    private readonly lab?: Map<string, LabHost>,
+  ) {
+    // Only on a lab: elsewhere a partition blackholes the host's link proxies.
+    if (lab) {
+      this.setLink = async (host, state) => {
+        const h = lab.get(host);
+        if (!h) throw new DrillSetupError(`${host} is not a host of this drill`);
+        setHostLink(h, state);
+        await Promise.resolve();
+      };
+    }
+  }
+
+  readonly setLink?: (host: string, state: 'up' | 'down') => Promise<void>;
+
+  /**
+   * The drill on two hosts of a lab (`cfg`: the lab's, bound to its bridge); a fresh guest name and
+   * the drill's own controller, the lab's agents (started if one is down).
+   */
+  static async openOnLab(cfg: Config, log: Logger, hosts: [LabHost, LabHost]): Promise<DrillCluster> {
+    const id = randomUUID().slice(0, 8);
+    const cluster = new DrillCluster(
+      cfg,
+      createRedis(cfg, 'ferry-drill'),
+      await connectClient(cfg),
+      log,
+      `drill-${id}-vm`,
+      hosts[0].name,
+      hosts[1].name,
+      `drill-${id}`,
+      new Map(hosts.map((h) => [h.name, h.address])),
+      undefined,
+      new Map(hosts.map((h) => [h.name, h])),
+    );
+    openClusters.add(cluster);
+    try {
+      await cluster.restoreAll();
+    } catch (err) {
+      await cluster.close();
+      throw err;
+    }
+    return cluster;
+  }
+
+  private labHost(host: string): LabHost | undefined {
+    return this.lab?.get(host);
+  }
 
   get hosts(): [string, string] {
     return [this.source, this.destination];
@@ -155,7 +208,8 @@ export class DrillCluster implements DrillTarget {
   }
 
   agentPidFile(host: string): string {
-    return join(hostStateDir(this.cfg.stateDir, host), 'agent.pid');
+    const lab = this.labHost(host);
+    return lab ? labAgentFiles(lab).pid : join(hostStateDir(this.cfg.stateDir, host), 'agent.pid');
   }
 
   agentAlive(host: string): boolean {
@@ -166,6 +220,11 @@ export class DrillCluster implements DrillTarget {
     const address = this.addressOf.get(host);
     if (!address) throw new DrillSetupError(`${host} is not a host of this drill`);
     if (this.agentAlive(host)) return;
+    const lab = this.labHost(host);
+    if (lab) {
+      await startLabAgent(this.cfg, lab);
+      return;
+    }
     let links = this.links.get(host);
     if (!links && this.linksProvider) {
       links = await this.linksProvider(this.cfg, address);
@@ -208,7 +267,8 @@ export class DrillCluster implements DrillTarget {
 
   /** The live guest processes of `host` by their pid files (they outlive the agent): VM → pid. */
   liveGuests(host: string): Map<string, PidRecord> {
-    const dir = join(hostStateDir(this.cfg.stateDir, host), 'guests');
+    const lab = this.labHost(host);
+    const dir = join(lab ? labAgentFiles(lab).dir : hostStateDir(this.cfg.stateDir, host), 'guests');
     const live = new Map<string, PidRecord>();
     let vms: string[] = [];
     try {
@@ -238,9 +298,15 @@ export class DrillCluster implements DrillTarget {
       }
       await releasePlacement(this.redis, this.vm, host).catch(() => undefined);
     }
-    await Promise.all(this.hosts.map((h) => ferryCli(['host', 'stop', h])));
-    for (const host of this.hosts) {
-      for (const rec of this.liveGuests(host).values()) await killByPid(rec);
+    if (this.lab) {
+      // The lab's agents and their other guests stay; a partition left in place is healed.
+      for (const host of this.lab.values()) setHostLink(host, 'up');
+      for (const host of this.hosts) await killByPid(this.liveGuests(host).get(this.vm));
+    } else {
+      await Promise.all(this.hosts.map((h) => ferryCli(['host', 'stop', h])));
+      for (const host of this.hosts) {
+        for (const rec of this.liveGuests(host).values()) await killByPid(rec);
+      }
     }
     await stopController(this.cfg, this.taskQueue).catch(() => undefined);
     for (const links of this.links.values()) await links.close?.().catch(() => undefined);
@@ -248,7 +314,7 @@ export class DrillCluster implements DrillTarget {
     this.redis.disconnect();
     if (opts.removeState) {
       const dirs = [
-        ...this.hosts.map((h) => hostStateDir(this.cfg.stateDir, h)),
+        ...(this.lab ? [] : this.hosts.map((h) => hostStateDir(this.cfg.stateDir, h))),
         controllerFiles(this.cfg, this.taskQueue).dir,
         controllerOutbox(this.cfg, this.taskQueue).dir,
       ];

@@ -27,6 +27,11 @@ export interface DrillTarget {
   /** SIGKILLs the drill's controller (the orchestrator worker) by its pid file. */
   killController(): Promise<void>;
   startController(): Promise<void>;
+  /**
+   * On a lab (lab/netns.ts): cuts (`down`) or restores (`up`) the host's real link. Undefined
+   * elsewhere: a partition then blackholes the host's link proxies (drills/links.ts).
+   */
+  setLink?(host: string, state: 'up' | 'down'): Promise<void>;
 }
 
 export interface Fault {

@@ -1,6 +1,7 @@
 // A host cut off from the others for longer than the leases: its links to Redis and Temporal and
 // every stream to or from it blackholed (nothing answers, nothing is reset, as in a real
-// partition), then healed. Longer than the autokill lease (15 s) and the host registration (6 s),
+// partition), then healed. On a lab the host's own link goes down (its port on the lab's bridge):
+// Kafka is cut too, its events wait in its outbox. Longer than the autokill lease (15 s) and the host registration (6 s),
 // so the destination's incoming guest must die by autokill on its own side, and the cluster must
 // see the host as down meanwhile.
 import { DEFAULT_AUTOKILL_TTL_MS } from '../protocol/migration.ts';
@@ -17,10 +18,12 @@ export function partitionHost(side: 'source' | 'destination', healAfterMs = DEFA
     description: `the ${side} host cut off from Redis, Temporal and the other host for ${healAfterMs} ms, then healed`,
     healAfterMs,
     async inject(target) {
-      (await linksOfHost(target.redis, hostOf(target))).partition();
+      if (target.setLink) await target.setLink(hostOf(target), 'down');
+      else (await linksOfHost(target.redis, hostOf(target))).partition();
     },
     async heal(target) {
-      (await linksOfHost(target.redis, hostOf(target))).heal();
+      if (target.setLink) await target.setLink(hostOf(target), 'up');
+      else (await linksOfHost(target.redis, hostOf(target))).heal();
     },
   };
 }

@@ -14,6 +14,7 @@ import {
   type MigrationProgressView,
   type MigrationReport,
 } from '../protocol/migration.ts';
+import type { LabHost } from '../lab/netns-state.ts';
 import type { Drill } from './catalog.ts';
 import { DrillCluster, drillAddress, type GuestShape, type LinksProvider } from './cluster.ts';
 import { checkAudit, checkLive, checkMemory, checkOutcome, checkProcesses } from './verdict.ts';
@@ -74,6 +75,8 @@ export interface RunOptions {
   linksProvider?: LinksProvider;
   /** Keep the hosts' and controller's state dirs even if the drill passed (a failed one keeps them). */
   keepState?: boolean;
+  /** Run on these two hosts of a lab (`cfg` is then the lab's): a partition takes a link down for real. */
+  lab?: [LabHost, LabHost];
 }
 
 class DrillFailed extends Error {}
@@ -92,9 +95,11 @@ export async function runDrill(
   // The audit's window opens before the hosts start, so the log has each host's and guest's story.
   const since = new Date(started - 1000);
   try {
-    cluster = await DrillCluster.open(cfg, log, [drillAddress(2 * slot), drillAddress(2 * slot + 1)], {
-      ...(opts.linksProvider ? { linksProvider: opts.linksProvider } : {}),
-    });
+    cluster = opts.lab
+      ? await DrillCluster.openOnLab(cfg, log, opts.lab)
+      : await DrillCluster.open(cfg, log, [drillAddress(2 * slot), drillAddress(2 * slot + 1)], {
+          ...(opts.linksProvider ? { linksProvider: opts.linksProvider } : {}),
+        });
     await cluster.startGuest(s.guest);
     await sleep(s.warmupMs);
     const input: MigrateInput = {
