@@ -2,12 +2,13 @@
 // a guest's environment holds nothing of the agent's secrets, QEMU runs under seccomp, guest files
 // are the owner's alone, and the agent itself refuses a guest that does not fit.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { CapacityError } from '../hosts/agent/capacity.ts';
 import { GuestManager } from '../hosts/agent/guests.ts';
+import { loadOrCreateIdentity } from '../hosts/agent/identity.ts';
 import { Outbox } from '../hosts/outbox/outbox.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
@@ -145,4 +146,12 @@ test('agent hardening - a host at its guest limit refuses one more, however smal
   } finally {
     guests.detachAll();
   }
+});
+
+test('agent hardening - an agent closes a host state dir that an older ferry left open to others', () => {
+  const dir = join(root, 'old-host');
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  chmodSync(dir, 0o755);
+  loadOrCreateIdentity(dir, 'old-host');
+  assert.equal(statSync(dir).mode & 0o777, 0o700);
 });
