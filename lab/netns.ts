@@ -10,6 +10,7 @@ import { readLivePidFile } from '../infra/process/pid-file.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { servicePidFile, stackDown, stackServices, stackUp } from '../infra/stack/stack.ts';
 import { HostNameSchema } from '../protocol/names.ts';
+import { stopController } from '../workers/controller/daemon.ts';
 import {
   killLabHostProcesses,
   labAgentFiles,
@@ -174,8 +175,8 @@ export interface LabDown {
 
 /**
  * Removes exactly what the lab state file records: each host's agent and the processes it left
- * (by their pid files), its namespace and link, the stack if the lab started it, the bridge. A lab
- * that is not up: nothing to do.
+ * (by their pid files), its namespace and link, the stack if the lab started it (with the
+ * operator's controller of its state dir), the bridge. A lab that is not up: nothing to do.
  */
 export async function labDown(env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<LabDown> {
   requireRoot('down');
@@ -197,7 +198,12 @@ export async function labDown(env: NodeJS.ProcessEnv, log: (line: string) => voi
     log(`host ${host.name}: namespace ${host.netns} and link ${host.hostSide} removed`);
   }
   if (state.stackStarted && linkExists(state.bridge)) {
-    await stackDown(labConfig(env, state.bridgeAddress), log);
+    const cfg = labConfig(env, state.bridgeAddress);
+    // The operator's controller of this state dir (`ferry migrate` starts one) serves the lab's
+    // stack alone: it goes with it, by its pid file.
+    const controller = await stopController(cfg);
+    if (controller.pid !== null) log(`controller (pid ${controller.pid}) ${controller.outcome}`);
+    await stackDown(cfg, log);
   }
   removeBridge(state.bridge);
   log(`bridge ${state.bridge} removed`);

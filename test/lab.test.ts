@@ -27,6 +27,7 @@ import { labDown, labUp, setLabLink } from '../lab/netns.ts';
 import { privateLabEnv } from '../lab/netns-env.ts';
 import type { LabHost, LabState } from '../lab/netns-state.ts';
 import type { MigrationReport } from '../protocol/migration.ts';
+import { controllerPid } from '../workers/controller/daemon.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ferry-lab-test-'));
 let state: LabState;
@@ -245,6 +246,8 @@ test('lab - down removes every namespace, link, process and address it made, and
     .map((h) => readLivePidFile(labAgentFiles(h).pid))
     .filter((r): r is PidRecord => !!r);
   assert.equal(agents.length, state.hosts.length);
+  const controller = controllerPid(cfg);
+  assert.ok(controller, "`ferry migrate` started the controller of the lab's state dir");
   const before = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
     .split('\n')
     .filter((l) => !/ferry/.test(l)).length;
