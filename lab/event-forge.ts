@@ -6,6 +6,7 @@ import type { Kafka, Message } from 'kafkajs';
 import { EventSigner } from '../protocol/event-signature.ts';
 import { EVENT_VERSION, type EventInput, type FerryEvent } from '../protocol/events.ts';
 import { createProducer, ensureTopic } from '../infra/kafka/bus.ts';
+import type { EventKeys } from '../infra/redis/event-keys.ts';
 
 /** PKCS#8 DER of an Ed25519 key, up to its 32-byte seed (RFC 8410). */
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -25,6 +26,31 @@ export class EventForge {
   private readonly seqs = new Map<string, number>();
   /** Publishers whose events the forge signs, by host name. */
   readonly signers = new Map<string, EventSigner>();
+  /** Set by signAll: every publisher gets a key seeded by this and its name on first use. */
+  private seed: string | undefined;
+
+  /**
+   * Signs every publisher's events, as agents and controllers do with security on, with keys of
+   * the forge's own (seeded by `seed`, e.g. the test's topic, and the name); `enrol` registers them.
+   */
+  signAll(seed: string): this {
+    this.seed = seed;
+    return this;
+  }
+
+  /**
+   * Registers the keys of the publishers the forge has signed for: a name in `controllers` (the
+   * controller's outbox names) as a controller, any other as a host. Returns the key ids (to remove).
+   */
+  async enrol(keys: EventKeys, controllers: readonly string[] = ['controller']): Promise<string[]> {
+    const ids: string[] = [];
+    for (const [name, signer] of this.signers) {
+      const role = controllers.includes(name) ? 'controller' : 'host';
+      const publicKeyPem = signer.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      ids.push(await keys.register({ role, name, publicKeyPem }));
+    }
+    return ids;
+  }
 
   constructor(public now = Date.UTC(2026, 0, 1, 9)) {}
 
@@ -42,6 +68,9 @@ export class EventForge {
       migrationId: null,
       ...input,
     };
+    if (this.seed !== undefined && !this.signers.has(host)) {
+      this.signers.set(host, seededSigner(`${this.seed}/${host}`));
+    }
     return this.signers.get(host)?.sign(event) ?? event;
   }
 }

@@ -13,6 +13,7 @@ import { ferry } from '../lab/cli.ts';
 import { asMessage, createTopic, deleteTopics, EventForge, writeMessages } from '../lab/event-forge.ts';
 import { completedMigration, guestStarted, hostStarted } from '../lab/event-scenarios.ts';
 import { realStack, uniqueName } from '../lab/stack.ts';
+import { enrolForge } from './support/enrolled-forge.ts';
 
 let cfg: Config;
 let kafka: Kafka;
@@ -20,6 +21,7 @@ const [topic, dead] = [uniqueName('test-forged'), uniqueName('test-forged-dead')
 const [A, B, C] = [uniqueName('host'), uniqueName('host'), uniqueName('host')];
 const [vm, other] = [uniqueName('vm'), uniqueName('vm')];
 let forgedId = '';
+let keys: Awaited<ReturnType<typeof enrolForge>> | undefined;
 
 before(async () => {
   cfg = await realStack();
@@ -29,7 +31,8 @@ before(async () => {
     createLogger('test-forged', 'error', () => undefined),
   );
   await createTopic(kafka, topic);
-  const f = new EventForge(Date.now() - 60_000);
+  // Signed by the hosts' own (enrolled) keys: the forgery here is what B's agent says, not its signature.
+  const f = new EventForge(Date.now() - 60_000).signAll(topic);
   const honest = [
     hostStarted(f, A),
     hostStarted(f, B),
@@ -41,10 +44,12 @@ before(async () => {
   // Someone (a bug, a split brain, a hand-written event) has the VM start on B while A runs it.
   const forged = f.record(B, { type: 'guest.started', vm, data: { pid: 4242, paused: false } });
   forgedId = forged.id;
+  keys = await enrolForge(cfg, f);
   await writeMessages(kafka, topic, [...honest, forged].map(asMessage));
 });
 
 after(async () => {
+  await keys?.remove();
   await deleteTopics(kafka, [topic, dead]);
 });
 

@@ -12,6 +12,7 @@ import { ferry } from '../lab/cli.ts';
 import { asMessage, createTopic, deleteTopics, EventForge, writeMessages } from '../lab/event-forge.ts';
 import { completedMigration, guestKilled, guestStarted, hostStarted } from '../lab/event-scenarios.ts';
 import { realStack, uniqueName } from '../lab/stack.ts';
+import { enrolForge } from './support/enrolled-forge.ts';
 
 let kafka: Kafka;
 const topics = {
@@ -25,6 +26,7 @@ const [old, recent, kept, lost, later] = ['old', 'recent', 'kept', 'lost', 'late
 ) as [string, string, string, string, string];
 let recentEvents = 0;
 let gapEdges: [FerryEvent, FerryEvent];
+const enrolled: Awaited<ReturnType<typeof enrolForge>>[] = [];
 
 before(async () => {
   const cfg = await realStack();
@@ -36,7 +38,8 @@ before(async () => {
   await Promise.all([createTopic(kafka, topics.since), createTopic(kafka, topics.gap)]);
 
   // Two hours ago: a VM started on B while A ran it (two-hosts), the kind of past --since skips.
-  const f = new EventForge(Date.now() - 2 * 3_600_000);
+  // Signed by the hosts' own (enrolled) keys, as agents sign with security on.
+  const f = new EventForge(Date.now() - 2 * 3_600_000).signAll(topics.since);
   const past = [
     hostStarted(f, A),
     hostStarted(f, B),
@@ -51,10 +54,11 @@ before(async () => {
     ...completedMigration(f, { vm: recent, migrationId: uniqueName('m'), source: C, destination: A }),
   ];
   recentEvents = fresh.length;
+  enrolled.push(await enrolForge(cfg, f));
   await writeMessages(kafka, topics.since, [...past, ...fresh].map(asMessage));
 
   // A's events 4 to 8 (a guest started and killed) never reached the log.
-  const g = new EventForge(Date.now() - 60_000);
+  const g = new EventForge(Date.now() - 60_000).signAll(topics.gap);
   const before = [hostStarted(g, A), ...guestStarted(g, A, kept)];
   const missing = [...guestStarted(g, A, lost), ...guestKilled(g, A, lost)];
   const afterwards = guestStarted(g, A, later);
@@ -64,10 +68,12 @@ before(async () => {
     'the forge numbers each host gap-free',
   );
   gapEdges = [before.at(-1)!, afterwards[0]!];
+  enrolled.push(await enrolForge(cfg, g));
   await writeMessages(kafka, topics.gap, [...before, ...afterwards].map(asMessage));
 });
 
 after(async () => {
+  for (const keys of enrolled) await keys.remove();
   await deleteTopics(kafka, [topics.since, topics.gap, topics.dead]);
 });
 
