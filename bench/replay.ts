@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { runnable } from '../infra/build/compiled.mjs';
 import { loadConfig } from '../infra/config.ts';
 import { createKafka } from '../infra/kafka/bus.ts';
+import { grantOperatorScratch } from '../infra/kafka/cluster-setup.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { stackUp } from '../infra/stack/stack.ts';
 import { createTopic, deleteTopics } from '../lab/event-forge.ts';
@@ -37,6 +38,8 @@ export default async function replayBench(ctx: BenchContext): Promise<Figures> {
   );
   const cfg = loadConfig();
   await stackUp(cfg, () => undefined);
+  // Its topic is a scratch one the operator it runs as makes and drops (with security on, granted).
+  await grantOperatorScratch(cfg, 'bench-');
   const kafka = createKafka(cfg, 'bench-replay', createLogger('bench-replay', 'error'));
   const topic = uniqueName('bench-replay');
   await createTopic(kafka, topic);
