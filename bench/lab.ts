@@ -26,6 +26,8 @@ export interface LabFigures {
   guestMiB: number;
   downtimeMs: number;
   passes: number;
+  /** What crossed the bridge: the stream's bytes, as the migration counted them. */
+  streamMiB: number;
 }
 
 /**
@@ -75,6 +77,7 @@ export async function labFigures(
       // A completed migration reports both; 0 only if a report lacked them.
       downtimeMs: report.downtimeMs ?? 0,
       passes: report.passes ?? 0,
+      streamMiB: Math.round((report.bytes ?? 0) / 1024 / 102.4) / 10,
     };
   } finally {
     await labDown(env, log);

@@ -41,6 +41,7 @@ import { MigrationBars, type BarLine } from './migration-bars.ts';
 import { demoPlan, DemoOptionsSchema, type DemoPlan } from './demo-plan.ts';
 import { describeDemoStop, recordDemoController, stopDemo } from './demo-stop.ts';
 import { jsonFlag, printResult } from './output.ts';
+import { labForDemo } from '../lab/netns.ts';
 
 export class DemoError extends FerryError {
   readonly code = 'DEMO_FAILED';
@@ -54,13 +55,24 @@ export function registerDemo(program: Command): void {
     .option('--prefix <name>', 'names of the demo hosts and guests start with this', 'demo')
     .option('--address <ip>', 'loopback address of the first demo host (the next three follow)', '127.0.2.1')
     .option('--no-qemu', 'leave out the real QEMU guest even where QEMU is installed')
+    .option('--lab', 'run on the lab `ferry lab up` made: its first four hosts, each in its own namespace')
     .description(
       'npm start: the stack, four hosts, a dozen guests, a few migrations, a drain, and the audit of it all',
     )
-    .action(async (raw: { prefix: string; address: string; qemu: boolean }) => {
-      const o = DemoOptionsSchema.parse({ ...raw, qemu: raw.qemu && existsSync(QEMU_BINARY) });
+    .action(async (raw: { prefix: string; address: string; qemu: boolean; lab?: boolean }) => {
+      const lab = raw.lab ? await labForDemo(process.env, 4) : undefined;
+      if (lab) {
+        // The controller this starts (a child process, configured by its environment) must find
+        // the lab's stack on the bridge too.
+        process.env.FERRY_BIND_HOST = lab.cfg.bindHost;
+      }
+      const o = DemoOptionsSchema.parse({
+        ...raw,
+        prefix: lab?.prefix ?? raw.prefix,
+        qemu: raw.qemu && existsSync(QEMU_BINARY),
+      });
       const plan = demoPlan(o);
-      const cfg = loadConfig();
+      const cfg = lab?.cfg ?? loadConfig();
       const started = Date.now();
 
       step('bringing the stack up (the first time fetches Temporal and Kafka; later starts take seconds)');
@@ -75,8 +87,12 @@ export function registerDemo(program: Command): void {
       const controllerRecord = controller.started ? controllerPid(cfg) : undefined;
       if (controllerRecord) recordDemoController(cfg, o.prefix, controllerRecord);
 
-      step(`starting ${plan.hosts.length} host agents`);
-      await Promise.all(plan.hosts.map((h) => startAgent(cfg, h)));
+      if (lab) {
+        step(`on the lab: ${lab.hosts.map((h) => `${h.name} (${h.netns}, ${h.address})`).join(', ')}`);
+      } else {
+        step(`starting ${plan.hosts.length} host agents`);
+        await Promise.all(plan.hosts.map((h) => startAgent(cfg, h)));
+      }
 
       const redis = createRedis(cfg, 'ferry-demo');
       const client = await connectClient(cfg);

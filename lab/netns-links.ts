@@ -81,7 +81,12 @@ export function makeHostLink(link: HostLink, bridge: string): void {
 /** Removes what makeHostLink made, as far as it exists (deleting the namespace deletes its veth end and so the pair). */
 export function removeHostLink(link: HostLink): void {
   if (netnsExists(link.netns)) ip('netns', 'delete', link.netns);
-  if (linkExists(link.hostSide)) ip('link', 'delete', 'dev', link.hostSide);
+  try {
+    if (linkExists(link.hostSide)) ip('link', 'delete', 'dev', link.hostSide);
+  } catch (err) {
+    // The namespace's deletion takes its veth pair with it, asynchronously: gone meanwhile is done.
+    if (linkExists(link.hostSide)) throw err;
+  }
 }
 
 export function removeBridge(bridge: string): void {

@@ -283,3 +283,47 @@ export function setLabLink(env: NodeJS.ProcessEnv, name: string, state: 'up' | '
   setHostLink(host, state);
   return host;
 }
+
+/**
+ * `ferry demo --lab`: the lab's stack configuration and its first `hosts` hosts, whose agents must
+ * be up (the demo starts none: they run in their namespaces). The lab names its hosts PREFIX-1…,
+ * as the demo names its own, so the demo runs under the lab's prefix.
+ */
+export async function labForDemo(
+  env: NodeJS.ProcessEnv,
+  hosts: number,
+): Promise<{ cfg: Config; prefix: string; hosts: LabHost[] }> {
+  const base = loadConfig({ ...env, FERRY_BIND_HOST: undefined });
+  const state = readLabState(base);
+  if (!state)
+    throw new LabError(`no lab is up (state dir ${base.stateDir})`, {
+      hint: `ferry lab up --hosts ${hosts}`,
+    });
+  if (state.hosts.length < hosts) {
+    throw new LabError(
+      `the demo needs a lab of at least ${hosts} hosts; this one has ${state.hosts.length}`,
+      {
+        hint: `ferry lab down && ferry lab up --hosts ${hosts}`,
+      },
+    );
+  }
+  const chosen = state.hosts.slice(0, hosts);
+  const cfg = labConfig(env, state.bridgeAddress);
+  const redis = createRedis(cfg, 'ferry-lab');
+  try {
+    const registry = new HostRegistry(redis);
+    for (const h of chosen) {
+      if (!(await registry.read(h.name))) {
+        throw new LabError(
+          `lab host ${h.name}'s agent is not registered (its link down, or its agent stopped)`,
+          {
+            hint: `ferry lab status; ferry lab heal ${h.name}`,
+          },
+        );
+      }
+    }
+  } finally {
+    redis.disconnect();
+  }
+  return { cfg, prefix: chosen[0]!.name.replace(/-1$/, ''), hosts: chosen };
+}
