@@ -24,9 +24,14 @@ export function propertyValue(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/\r?\n/g, '\\n');
 }
 
-export function kafkaListenerProperties(host: string, port: number, controllerPort: number): string[] {
+export function kafkaListenerProperties(
+  host: string,
+  port: number,
+  controllerHost: string,
+  controllerPort: number,
+): string[] {
   return [
-    `listeners=CLIENT://${host}:${port},CONTROLLER://${host}:${controllerPort}`,
+    `listeners=CLIENT://${host}:${port},CONTROLLER://${controllerHost}:${controllerPort}`,
     `advertised.listeners=CLIENT://${host}:${port}`,
     'listener.security.protocol.map=CLIENT:SASL_SSL,CONTROLLER:SSL',
     'controller.listener.names=CONTROLLER',

@@ -12,15 +12,19 @@ import {
  */
 export function kafkaServerProperties(cfg: Config, logDir: string, security?: KafkaSecuritySettings): string {
   const host = cfg.bindHost;
+  const controller = controllerHost(host);
   const { port, controllerPort } = cfg.kafka;
   return [
     'process.roles=broker,controller',
     'node.id=1',
-    `controller.quorum.voters=1@${host}:${controllerPort}`,
+    `controller.quorum.voters=1@${controller}:${controllerPort}`,
     ...(security
-      ? [...kafkaListenerProperties(host, port, controllerPort), ...kafkaSecurityProperties(security)]
+      ? [
+          ...kafkaListenerProperties(host, port, controller, controllerPort),
+          ...kafkaSecurityProperties(security),
+        ]
       : [
-          `listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}`,
+          `listeners=PLAINTEXT://${host}:${port},CONTROLLER://${controller}:${controllerPort}`,
           `advertised.listeners=PLAINTEXT://${host}:${port}`,
           'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
           'controller.listener.names=CONTROLLER',
@@ -42,6 +46,14 @@ export function kafkaServerProperties(cfg: Config, logDir: string, security?: Ka
     'log.cleaner.dedupe.buffer.size=4194304',
     '',
   ].join('\n');
+}
+
+/**
+ * KRaft's own listener: only this node talks to it, so it stays on loopback even when the stack
+ * binds a lab's bridge for its clients (the bind host itself when that is a loopback address).
+ */
+export function controllerHost(bindHost: string): string {
+  return /^127\./.test(bindHost) ? bindHost : '127.0.0.1';
 }
 
 export const KAFKA_LOG4J_PROPERTIES = [

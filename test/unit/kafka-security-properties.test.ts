@@ -56,6 +56,24 @@ test('kafka properties - with security, clients reach SASL_SSL only, certificate
   assert.ok(!plain.some((l) => l.startsWith('ssl.') || l.startsWith('sasl.')));
 });
 
+test("kafka properties - KRaft's controller listener stays on loopback when clients reach a lab bridge address", () => {
+  const cfg = {
+    ...loadConfig({
+      FERRY_STATE_DIR: '/nonexistent',
+      FERRY_KAFKA_PORT: '30001',
+      FERRY_KAFKA_CONTROLLER_PORT: '30002',
+    }),
+    bindHost: '10.77.0.1',
+  };
+  for (const props of [kafkaServerProperties(cfg, '/data', settings), kafkaServerProperties(cfg, '/data')]) {
+    const lines = props.split('\n');
+    assert.ok(lines.includes('controller.quorum.voters=1@127.0.0.1:30002'), props);
+    assert.ok(
+      lines.some((l) => /^listeners=\w+:\/\/10\.77\.0\.1:30001,CONTROLLER:\/\/127\.0\.0\.1:30002$/.test(l)),
+    );
+  }
+});
+
 test("kafka properties - the broker's principal is its certificate's subject in RFC 2253 order", () => {
   const root = mkdtempSync(join(tmpdir(), 'ferry-kafka-principal-'));
   try {
