@@ -9,10 +9,12 @@ import {
   IDENTITY_NAME,
   initCa,
   issueIdentity,
+  PkiError,
   readBundle,
   ROLES,
   type IdentityBundle,
 } from '../infra/pki/index.ts';
+import { enrolIdentityKey } from '../infra/redis/event-keys.ts';
 import { jsonFlag, printResult } from './output.ts';
 
 const IssueInput = z.object({
@@ -60,7 +62,9 @@ export function registerPki(program: Command): void {
     )
     .option('--out <dir>', 'where to write the bundle (default: the state dir)')
     .option('--san <name...>', 'extra names in the certificate: DNS:name or IP:address')
-    .option(...jsonFlag('{"role", "name", "dir", "notAfter", "redisUser", "kafkaUser", "signingKey"}'))
+    .option(
+      ...jsonFlag('{"role", "name", "dir", "notAfter", "redisUser", "kafkaUser", "signingKey", "eventKey"}'),
+    )
     .action(async (role: string, name: string, opts: { out?: string; san?: string[]; json?: boolean }) => {
       const input = IssueInput.parse({ role, name, san: opts.san });
       const cfg = loadConfig();
@@ -69,9 +73,22 @@ export function registerPki(program: Command): void {
         { role: input.role, name: input.name, sans: input.san },
         opts.out,
       );
-      printResult(opts.json, summary(bundle), () =>
+      // Enrolment: the key that signs this identity's events goes into the cluster's registry, by
+      // the operator (a host cannot enrol itself). Issuing again keeps the key and enrols it again.
+      // With security off (nothing is signed yet) a Redis that is not up is only a note.
+      let notEnrolled: string | undefined;
+      const eventKey = await enrolIdentityKey(cfg, bundle).catch((err: unknown) => {
+        notEnrolled = `its event key is not enrolled (${(err as Error).message}): once Redis is up, run \`ferry pki issue ${bundle.role} ${bundle.name}\` again`;
+        if (!cfg.security.enabled) return undefined;
+        throw new PkiError(`issued ${bundle.role} ${bundle.name} in ${bundle.dir}, but ${notEnrolled}`, {
+          cause: err,
+        });
+      });
+      printResult(opts.json, { ...summary(bundle), ...(eventKey ? { eventKey } : {}) }, () =>
         [
           `issued ${bundle.role} ${bundle.name} (valid until ${bundle.notAfter.toISOString()}): ${bundle.dir}`,
+          ...(eventKey ? [`its event key ${eventKey} is enrolled: the audit takes the events it signs`] : []),
+          ...(notEnrolled ? [notEnrolled] : []),
           `copy that directory to the ${bundle.role}'s machine and set FERRY_IDENTITY_DIR to it there`,
         ].join('\n'),
       );

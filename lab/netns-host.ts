@@ -15,6 +15,7 @@ import { tailFile } from '../infra/process/log-tail.ts';
 import { isSameProcessAlive, readLivePidFile, type PidRecord } from '../infra/process/pid-file.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { issueIdentity } from '../infra/pki/index.ts';
+import { enrolIdentityKey } from '../infra/redis/event-keys.ts';
 import { CLUSTER_SECRET_FILE, loadClusterSecret } from '../protocol/cookie/secret.ts';
 import type { LabHost } from './netns-state.ts';
 
@@ -80,6 +81,11 @@ export async function provisionLabHost(labCfg: Config, host: LabHost): Promise<v
       { role: 'host', name: host.name, sans: [`IP:${host.address}`] },
       labIdentityDir(host),
     );
+  }
+  if (labCfg.security.enabled) {
+    // Enrolment, as the operator does with `ferry pki issue`: the host's event key in the registry
+    // (again each time: it is kept, and registering it twice changes nothing).
+    await enrolIdentityKey(labCfg, { role: 'host', name: host.name, dir: labIdentityDir(host) });
   }
 }
 

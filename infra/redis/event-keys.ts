@@ -154,6 +154,7 @@ export async function enrolIdentityKey(
   bundle: { role: string; name: string; dir: string },
   as?: IdentityBundle,
 ): Promise<string | undefined> {
+  if (bundle.role !== 'host' && bundle.role !== 'controller') return undefined;
   const redis = createRedis(cfg, 'ferry-enrol', as ? { identity: as } : {});
   try {
     return await enrolEventKey(new EventKeys(redis), bundle);
