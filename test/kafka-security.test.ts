@@ -14,7 +14,7 @@ import { loadConfig, type Config } from '../infra/config.ts';
 import { createKafka, createProducer, ensureTopic } from '../infra/kafka/bus.ts';
 import { kafkaClientSecurity } from '../infra/kafka/client-security.ts';
 import { provisionKafkaCluster } from '../infra/kafka/cluster-setup.ts';
-import { KafkaTopicMissingError } from '../infra/kafka/errors.ts';
+import { KafkaSecurityError, KafkaTopicMissingError } from '../infra/kafka/errors.ts';
 import { ConfigResourceTypes, ConfigSource } from '../infra/kafka/kafkajs-enums.ts';
 import { DEAD_LETTER_TOPIC, EVENTS_TOPIC } from '../infra/kafka/topics.ts';
 import { createLogger } from '../infra/logging/logger.ts';
@@ -296,4 +296,21 @@ test('kafka security - a missing event log is refused with one line and not recr
   } finally {
     await admin.disconnect();
   }
+});
+
+test('kafka security - the running Kafka asked for with FERRY_SECURITY=off is one line at once, not a start-up timeout', async () => {
+  const plain = { ...cfg, security: { enabled: false } };
+  const started = Date.now();
+  await assert.rejects(
+    startService(plain, 'kafka', () => undefined),
+    (err: Error) => {
+      assert.ok(err instanceof KafkaSecurityError, String(err));
+      assert.match(
+        err.message,
+        /^Kafka \(pid \d+\) was started with FERRY_SECURITY=on, and this runs with off$/,
+      );
+      return true;
+    },
+  );
+  assert.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`);
 });

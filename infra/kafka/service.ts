@@ -11,6 +11,8 @@ import { kafkaServerProperties, KAFKA_LOG4J_PROPERTIES } from './server-properti
 import { provisionKafka } from './provision.ts';
 import { brokerSecurity, checkScramFormatted, scramFormatArgs, SCRAM_MARKER } from './scram.ts';
 import { provisionKafkaCluster } from './cluster-setup.ts';
+import { KafkaSecurityError } from './errors.ts';
+import { readLivePidFile } from '../process/pid-file.ts';
 
 /** Apache Kafka as one KRaft node (broker and controller in one JVM), started with plain `java`. */
 export function kafkaService(cfg: Config): ServiceSpec {
@@ -39,6 +41,7 @@ export function kafkaService(cfg: Config): ServiceSpec {
       writeFileSync(properties, kafkaServerProperties(cfg, join(dir, 'data'), security), { mode: 0o600 });
       chmodSync(properties, 0o600);
       writeFileSync(log4j, KAFKA_LOG4J_PROPERTIES);
+      writeFileSync(join(dir, RUNNING_MODE), cfg.security.enabled ? 'on' : 'off');
       const classpath = join(libs, '*');
       const jvm = [`-Xmx${cfg.kafka.heapMiB}m`, `-Xms${Math.min(256, cfg.kafka.heapMiB)}m`, '-XX:+UseG1GC'];
       const logging = [`-Dlog4j.configuration=file:${log4j}`, `-Dkafka.logs.dir=${join(dir, 'logs')}`];
@@ -104,10 +107,31 @@ export async function probeKafka(cfg: Config): Promise<Probe> {
       detail: `metadata: cluster ${cluster.clusterId}, ${cluster.brokers.length} broker(s), controller ${cluster.controller}`,
     };
   } catch (err) {
+    refuseOtherMode(cfg);
     return { answers: false, detail: `metadata request failed: ${(err as Error).message}` };
   } finally {
     await admin?.disconnect().catch(() => undefined);
   }
+}
+
+/** Which FERRY_SECURITY the Kafka ferry started last was started with. */
+const RUNNING_MODE = 'security-mode';
+
+/**
+ * A Kafka ferry started in the other security mode can never answer this probe (plaintext against
+ * TLS, or the reverse): say so at once, instead of waiting out the start-up timeout.
+ */
+function refuseOtherMode(cfg: Config): void {
+  const owned = readLivePidFile(join(cfg.stateDir, 'run', 'kafka.pid'));
+  const file = join(cfg.stateDir, 'kafka', RUNNING_MODE);
+  if (!owned || !existsSync(file)) return;
+  const running = readFileSync(file, 'utf8').trim();
+  const wanted = cfg.security.enabled ? 'on' : 'off';
+  if (running === wanted) return;
+  throw new KafkaSecurityError(
+    `Kafka (pid ${owned.pid}) was started with FERRY_SECURITY=${running}, and this runs with ${wanted}`,
+    { hint: '`ferry stack down` then `ferry stack up` restarts it in this mode' },
+  );
 }
 
 /**
