@@ -193,3 +193,19 @@ test('audit signature - ferry audit replay --json names the forged events and ex
     ),
   );
 });
+
+test('audit signature - the registry keeps a key to its owner: enrolling it again changes nothing, for another identity it is refused', async () => {
+  const keys = new EventKeys(redis);
+  const signer = seededSigner(A);
+  const publicKeyPem = signer.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  assert.equal(await keys.register({ role: 'host', name: A, publicKeyPem }), signer.keyId);
+  await assert.rejects(keys.register({ role: 'host', name: B, publicKeyPem }), {
+    code: 'EVENT_KEY_REFUSED',
+    message: `event key ${signer.keyId} is already registered to host ${A}, not host ${B}`,
+  });
+  await assert.rejects(keys.register({ role: 'controller', name: A, publicKeyPem }), {
+    code: 'EVENT_KEY_REFUSED',
+  });
+  const { keys: all } = await keys.all();
+  assert.equal(all.get(signer.keyId)?.name, A, 'still A’s');
+});
