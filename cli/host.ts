@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { FerryError } from '../errors/ferry-error.ts';
 import { runnable } from '../infra/build/compiled.mjs';
 import { AgentArgsSchema } from '../hosts/agent/agent-args.ts';
-import { hostStateDir } from '../hosts/agent/identity.ts';
+import { checkCertificateName, hostStateDir } from '../hosts/agent/identity.ts';
 import { hostTaskQueue } from '../protocol/task-queues.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';
 import { loadConfig, type Config } from '../infra/config.ts';
@@ -85,6 +85,9 @@ export function registerHost(program: Command): void {
         const { HostAgent } = await import('../workers/agent/agent.ts');
         const { createLogger } = await import('../infra/logging/logger.ts');
         const log = createLogger(`agent ${args.name}`);
+        const { useIdentity } = await import('../infra/pki/index.ts');
+        useIdentity('host', args.name);
+        checkCertificateName(cfg, args.name);
         const agent = await HostAgent.start(cfg, args, log);
         await new Promise<void>((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
         await agent.stop();

@@ -22,7 +22,7 @@ import { isSameProcessAlive, readLivePidFile, type PidRecord } from '../infra/pr
 import { createRedis } from '../infra/redis/client.ts';
 import { placementOf } from '../infra/redis/placement.ts';
 import { ferryWithEnv } from '../lab/cli.ts';
-import { labAgentEnv, labAgentFiles } from '../lab/netns-host.ts';
+import { labAgentEnv, labAgentFiles, labIdentityDir } from '../lab/netns-host.ts';
 import { labDown, labUp, setLabLink } from '../lab/netns.ts';
 import { privateLabEnv } from '../lab/netns-env.ts';
 import type { LabHost, LabState } from '../lab/netns-state.ts';
@@ -123,7 +123,14 @@ test('lab - a second agent claiming a live host name from another namespace is r
         '--address',
         host(2).address,
       ],
-      { env: labAgentEnv(cfg, impostor), timeout: 60_000 },
+      {
+        // With security on it even holds lt-1's certificate (stolen): the live claim still wins.
+        env: {
+          ...labAgentEnv(cfg, impostor),
+          ...(cfg.security.enabled ? { FERRY_IDENTITY_DIR: labIdentityDir(host(1)) } : {}),
+        },
+        timeout: 60_000,
+      },
       (_err, _stdout, stderr) => resolve({ code: child.exitCode, stderr }),
     );
   });

@@ -10,6 +10,7 @@ import { usePrivateUmask } from '../../infra/process/private-umask.ts';
 import { HostAgent } from './agent.ts';
 import { useIdentity } from '../../infra/pki/index.ts';
 import { AgentArgsSchema } from '../../hosts/agent/agent-args.ts';
+import { checkCertificateName } from '../../hosts/agent/identity.ts';
 
 // Everything this process and its children make is for this user only (0700 / 0600).
 usePrivateUmask();
@@ -37,8 +38,10 @@ try {
   });
   // Every client this agent opens presents the host's certificate when security is on.
   useIdentity('host', args.name);
+  const cfg = loadConfig();
+  checkCertificateName(cfg, args.name);
   const log = createLogger(`agent ${args.name}`);
-  const agent = await HostAgent.start(loadConfig(), args, log);
+  const agent = await HostAgent.start(cfg, args, log);
   stopOnSignal(log, () => agent.stop());
 } catch (err) {
   reportAndExit(err);
