@@ -15,6 +15,8 @@ import {
 } from '../infra/stack/stack.ts';
 
 const say = (line: string) => console.log(line);
+/** The name column: as wide as the longest name shown (temporal-front with security on). */
+const nameWidth = (rows: { name: string }[]) => Math.max(8, ...rows.map((r) => r.name.length));
 
 export function registerStack(program: Command): void {
   const stack = program
@@ -34,7 +36,9 @@ export function registerStack(program: Command): void {
       if (opts.quiet) return;
       for (const r of results) {
         const pid = r.pid === undefined ? '' : ` pid ${r.pid}`;
-        say(`${r.name.padEnd(8)} ${r.outcome.padEnd(15)} ${r.address}${pid} (${r.seconds.toFixed(1)}s)`);
+        say(
+          `${r.name.padEnd(nameWidth(results))} ${r.outcome.padEnd(15)} ${r.address}${pid} (${r.seconds.toFixed(1)}s)`,
+        );
       }
       say(`state: ${cfg.stateDir}   cache: ${cfg.cacheDir}`);
     });
@@ -46,7 +50,7 @@ export function registerStack(program: Command): void {
     .action(async (opts: { json?: boolean }) => {
       const results = await stackDown(loadConfig(), opts.json ? () => undefined : say);
       if (opts.json) return say(JSON.stringify({ services: results }));
-      for (const r of results) say(`${r.name.padEnd(8)} ${r.outcome}`);
+      for (const r of results) say(`${r.name.padEnd(nameWidth(results))} ${r.outcome}`);
     });
 
   stack
@@ -61,9 +65,9 @@ export function registerStack(program: Command): void {
           s.owner === 'ferry' ? `pid ${s.pid}` : s.owner === 'external' ? 'external' : 'not running';
         const mark = s.answers ? 'answers' : 'DOWN';
         say(
-          `${s.name.padEnd(8)} ${mark.padEnd(8)} ${s.address.padEnd(16)} ${who.padEnd(12)} ${s.version ?? '-'}`,
+          `${s.name.padEnd(nameWidth(statuses))} ${mark.padEnd(8)} ${s.address.padEnd(16)} ${who.padEnd(12)} ${s.version ?? '-'}`,
         );
-        say(`${''.padEnd(9)}${s.detail}`);
+        say(`${''.padEnd(nameWidth(statuses) + 1)}${s.detail}`);
       }
       if (statuses.some((s) => !s.answers)) process.exitCode = 1;
     });
