@@ -2,10 +2,11 @@
 // (KIP-900: `format --add-scram`, so clients authenticate from the first start, before any admin
 // request could create a user), and the TLS material and principal it runs with.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import { serviceIdentitySync, servicePassword, type ServiceUser } from '../pki/index.ts';
+import { runStep } from '../provision/run.ts';
 import { KafkaSecurityError } from './errors.ts';
 import type { KafkaSecuritySettings } from './security-properties.ts';
 
@@ -32,9 +33,50 @@ export function checkScramFormatted(kafkaDir: string): void {
   throw new KafkaSecurityError(
     `Kafka's storage in ${join(kafkaDir, 'data')} was formatted without SCRAM users, so no client could log in with FERRY_SECURITY=on`,
     {
-      hint: '`ferry stack reset` (it wipes the state, event log included) then `ferry stack up` formats it with them; or keep FERRY_SECURITY=off',
+      hint: 'run `ferry stack up` once with FERRY_SECURITY=off (it adds them, keeping the event log), then `ferry stack down` and up again with on',
     },
   );
+}
+
+/**
+ * Adds KAFKA_USERS to a Kafka started with security off whose storage predates ferry's SCRAM users
+ * (no SCRAM_MARKER), with Kafka's own ConfigCommand from the jars (kafkajs cannot alter SCRAM
+ * credentials), one JVM per user as it takes one user per call. Once per state dir; then security
+ * can be turned on without a reset.
+ */
+export async function addScramUsers(
+  cfg: Config,
+  kafkaDir: string,
+  tools: { java: string; libs: string; log4j: string },
+  log: (line: string) => void,
+): Promise<void> {
+  log('kafka: adding the SCRAM users this storage was formatted without...');
+  await Promise.all(
+    KAFKA_USERS.map((user) =>
+      runStep(
+        `adding Kafka SCRAM user ${user}`,
+        tools.java,
+        [
+          '-Xmx128m',
+          `-Dlog4j.configuration=file:${tools.log4j}`,
+          '-cp',
+          join(tools.libs, '*'),
+          'kafka.admin.ConfigCommand',
+          '--bootstrap-server',
+          `${cfg.bindHost}:${cfg.kafka.port}`,
+          '--alter',
+          '--entity-type',
+          'users',
+          '--entity-name',
+          user,
+          '--add-config',
+          `SCRAM-SHA-512=[password=${servicePassword(cfg, 'kafka', user)}]`,
+        ],
+        'is Kafka up (`ferry stack status`)? FERRY_SECURITY=on needs these users',
+      ),
+    ),
+  );
+  writeFileSync(join(kafkaDir, SCRAM_MARKER), `${new Date().toISOString()} (added)\n`);
 }
 
 /**

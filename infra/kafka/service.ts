@@ -9,7 +9,13 @@ import type { Probe, ServiceSpec } from '../stack/service.ts';
 import { kafkaClientSecurity } from './client-security.ts';
 import { kafkaServerProperties, KAFKA_LOG4J_PROPERTIES } from './server-properties.ts';
 import { provisionKafka } from './provision.ts';
-import { brokerSecurity, checkScramFormatted, scramFormatArgs, SCRAM_MARKER } from './scram.ts';
+import {
+  addScramUsers,
+  brokerSecurity,
+  checkScramFormatted,
+  scramFormatArgs,
+  SCRAM_MARKER,
+} from './scram.ts';
 import { provisionKafkaCluster } from './cluster-setup.ts';
 import { KafkaSecurityError } from './errors.ts';
 import { readLivePidFile } from '../process/pid-file.ts';
@@ -84,7 +90,13 @@ export function kafkaService(cfg: Config): ServiceSpec {
       };
     },
     probe: () => probeKafka(cfg),
-    ready: (log) => provisionKafkaCluster(cfg, log),
+    async ready(log) {
+      if (!cfg.security.enabled && !existsSync(join(dir, SCRAM_MARKER))) {
+        const { java, libs } = await provisionKafka(cfg.cacheDir, cfg.kafka.version, log);
+        await addScramUsers(cfg, dir, { java, libs, log4j: join(dir, 'log4j.properties') }, log);
+      }
+      await provisionKafkaCluster(cfg, log);
+    },
   };
 }
 
