@@ -5,7 +5,9 @@
 // a replaced codec key decrypts forever, since histories keep what it encrypted. No key material
 // is ever printed.
 import type { Command } from 'commander';
+import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { FerryError } from '../errors/ferry-error.ts';
 import { loadConfig, type Config } from '../infra/config.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import {
@@ -75,6 +77,28 @@ export function registerSecret(program: Command): void {
     });
 }
 
+/** Runs `use` on a Redis client of its own; a Redis that does not answer is one line, not a stack. */
+async function withRedis<T>(cfg: Config, use: (redis: Redis) => Promise<T>): Promise<T> {
+  requireKeyring(cfg);
+  const redis = createRedis(cfg, 'ferry-secret');
+  try {
+    return await use(redis);
+  } catch (err) {
+    if (err instanceof FerryError) throw err;
+    // The URL may hold a password: only its host and port are shown.
+    const { host } = new URL(cfg.redis.url);
+    throw new KeyringError(
+      `cannot reach the keyring in Redis at ${host}: ${String((err as Error).message ?? err)}`,
+      {
+        cause: err,
+        hint: 'is the stack up (`ferry stack status`), and may this identity use ferry:{keyring}:*?',
+      },
+    );
+  } finally {
+    redis.disconnect();
+  }
+}
+
 function requireKeyring(cfg: Config): void {
   if (!cfg.keyring.enabled)
     throw new KeyringError(
@@ -91,9 +115,7 @@ export async function rotate(
 ): Promise<
   { ring: RingName; id: string; createdAt: string; previous: string | null; previousUntil: string | null }[]
 > {
-  requireKeyring(cfg);
-  const redis = createRedis(cfg, 'ferry-secret');
-  try {
+  return withRedis(cfg, async (redis) => {
     const out = [];
     for (const ring of rings) {
       const before = (await readRing(redis, ring)).at(-1);
@@ -110,24 +132,18 @@ export async function rotate(
       });
     }
     return out;
-  } finally {
-    redis.disconnect();
-  }
+  });
 }
 
 export async function list(cfg: Config, now = Date.now()): Promise<KeyState[]> {
-  requireKeyring(cfg);
-  const redis = createRedis(cfg, 'ferry-secret');
-  try {
+  return withRedis(cfg, async (redis) => {
     const out: KeyState[] = [];
     for (const ring of RING_NAMES) {
       const keys = await readRing(redis, ring);
       keys.forEach((key, i) => out.push(stateOf(ring, key, keys[i + 1], now)));
     }
     return out;
-  } finally {
-    redis.disconnect();
-  }
+  });
 }
 
 function stateOf(ring: RingName, key: RingKey, next: RingKey | undefined, now: number): KeyState {
