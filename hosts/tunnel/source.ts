@@ -6,6 +6,7 @@
 // the host the Prepare cookie came from, checked in the handshake before the token is sent.
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { rm } from 'node:fs/promises';
 import { DEFAULT_CONNECT_TIMEOUT_MS, connectTcp, connectTls } from './connect.ts';
 import { TunnelError } from './errors.ts';
@@ -42,6 +43,8 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 export class SourceTunnel extends TunnelEnd {
   readonly side = 'source';
   readonly socketPath: string;
+  /** The TLS suite negotiated with the destination (e.g. TLS_AES_256_GCM_SHA384); undefined in plain TCP. */
+  readonly cipher: string | undefined;
   private readonly throttle: Throttle;
   private server: Server | null = null;
   /** Set once we created the socket file, so we never remove someone else's. */
@@ -50,6 +53,7 @@ export class SourceTunnel extends TunnelEnd {
   constructor(options: SourceTunnelOptions, peer: Socket) {
     super(options);
     this.socketPath = options.socketPath;
+    this.cipher = peer instanceof TLSSocket ? peer.getCipher().standardName : undefined;
     this.throttle = new Throttle(options.bandwidthLimitBytesPerSec ?? null);
     this.track(peer);
   }
