@@ -7,7 +7,9 @@ import { FerryError } from '../errors/ferry-error.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';
 import { loadConfig, type Config } from '../infra/config.ts';
 import { readLivePidFile } from '../infra/process/pid-file.ts';
+import { adminIdentity } from '../infra/pki/index.ts';
 import { createRedis } from '../infra/redis/client.ts';
+import { ensureKeyrings } from '../infra/redis/keyring.ts';
 import { servicePidFile, stackDown, stackServices, stackUp } from '../infra/stack/stack.ts';
 import { HostNameSchema } from '../protocol/names.ts';
 import { stopController } from '../workers/controller/daemon.ts';
@@ -136,6 +138,7 @@ export async function labUp(
     state.stackStarted = true;
     writeLabState(base, state);
     await stackUp(cfg, log);
+    if (cfg.keyring.enabled) await firstKeys(cfg, log);
     for (const [i, name] of names.entries()) {
       const link = hostLink(name, i + 1, state.subnet);
       const host: LabHost = {
@@ -164,6 +167,20 @@ export async function labUp(
   } catch (err) {
     await labDown(env, () => undefined).catch(() => undefined);
     throw err;
+  }
+}
+
+/**
+ * The keyrings' first keys, as the stack's admin (idempotent): the lab's agents may only read the
+ * rings, and the operator of a lab has run nothing yet that would make them.
+ */
+async function firstKeys(cfg: Config, log: (line: string) => void): Promise<void> {
+  const redis = createRedis(cfg, 'ferry-lab', cfg.security.enabled ? { identity: adminIdentity(cfg) } : {});
+  try {
+    const made = await ensureKeyrings(redis);
+    if (made.length > 0) log(`keyrings: first key of ${made.join(', ')}`);
+  } finally {
+    redis.disconnect();
   }
 }
 
