@@ -24,7 +24,6 @@ import { readLog, type Unverified } from './reader.ts';
 import { EVENTS_TOPIC, type FerryEvent } from '../protocol/events.ts';
 import { SeqIndex, type SeqGap } from './seq-index.ts';
 import { EventVerifier } from './signatures.ts';
-import { unverifiedViolations } from './unverified.ts';
 import { violation, type Violation } from './violations.ts';
 
 /** The audit must verify signatures and cannot read the keys. */
@@ -55,8 +54,10 @@ export interface AuditReport {
   state: ClusterState;
   violations: Violation[];
   gaps: SeqGap[];
-  /** Events not taken because their signature does not vouch for them (each is a violation too). */
+  /** Events not taken because their signature does not vouch for them: the first 100 of each kind. */
   unverified: Unverified[];
+  /** How many events were not taken for their signature, listed or not (each is in a violation). */
+  unverifiedCount: number;
   /** Null when the live comparison was not asked for. */
   differences: Difference[] | null;
   matchesLive: boolean | null;
@@ -133,7 +134,7 @@ export async function runAudit(cfg: Config, opts: AuditRunOptions = {}): Promise
       );
     }
   }
-  violations.push(...unverifiedViolations(stats.unverified));
+  violations.push(...stats.unverified.violations());
   const differences = live ? compareWithLive(auditor.state, live, opts.since === undefined) : null;
   return {
     topic,
@@ -143,7 +144,8 @@ export async function runAudit(cfg: Config, opts: AuditRunOptions = {}): Promise
     state: auditor.state,
     violations,
     gaps,
-    unverified: stats.unverified,
+    unverified: stats.unverified.listed,
+    unverifiedCount: stats.unverified.total,
     differences,
     matchesLive: differences ? differences.length === 0 : null,
     notes,

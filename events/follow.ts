@@ -7,7 +7,7 @@ import type { DeadLetters, Rejected } from './dead-letter.ts';
 import { talkingToKafka } from './errors.ts';
 import { IdMemory, takeMessage, type Scope } from './intake.ts';
 import type { FerryEvent } from '../protocol/events.ts';
-import type { Unverified } from './reader.ts';
+import type { Unverified } from './unverified.ts';
 import type { EventVerifier } from './signatures.ts';
 
 /** A follower runs for days: it remembers the ids of the last this-many events to drop copies. */

@@ -11,6 +11,7 @@ import type { FerryEvent } from '../protocol/events.ts';
 import { refOf, type EventRef } from './refs.ts';
 import { SeqIndex } from './seq-index.ts';
 import type { EventVerifier } from './signatures.ts';
+import { UnverifiedTally } from './unverified.ts';
 
 /** A read with no message for this long, while some partition is short of its end, has stalled. */
 export const DEFAULT_STALL_MS = 30_000;
@@ -29,17 +30,7 @@ export interface ReadLogOptions extends Omit<Scope, 'sinceMs'> {
   verifier?: EventVerifier;
 }
 
-/** An event its signature does not vouch for, where it sits in the log and why. */
-export interface Unverified {
-  topic: string;
-  partition: number;
-  offset: string;
-  /** Unsigned (with security on), or forged (a signature that does not hold or is not its publisher's). */
-  unsigned: boolean;
-  reason: string;
-  /** What the event claims to be. */
-  claims: EventRef;
-}
+export type { Unverified } from './unverified.ts';
 
 export interface ReadStats {
   /** Messages read in the range, whatever became of them. */
@@ -49,7 +40,8 @@ export interface ReadStats {
   /** Out of scope (another VM, before `since`). */
   skipped: number;
   rejected: Rejected[];
-  unverified: Unverified[];
+  /** Events refused by the signature check: the first of each kind, the rest counted. */
+  unverified: UnverifiedTally;
 }
 
 interface Range {
@@ -76,7 +68,7 @@ async function read(
     duplicates: 0,
     skipped: 0,
     rejected: [],
-    unverified: [],
+    unverified: new UnverifiedTally(),
   };
   const ranges = await rangesToRead(kafka, opts.topic, opts.since);
   if (ranges.size === 0) return stats;
@@ -121,7 +113,7 @@ async function read(
           else if (taken.kind === 'unverified') {
             const { unsigned, reason } = taken;
             const at = { topic: opts.topic, partition: batch.partition, offset: message.offset };
-            stats.unverified.push({ ...at, unsigned, reason, claims: plainEventRef(taken.event) });
+            stats.unverified.add({ ...at, unsigned, reason, claims: plainEventRef(taken.event) });
           } else {
             const origin = { topic: opts.topic, partition: batch.partition, offset: message.offset };
             const deadLettered = opts.deadLetters

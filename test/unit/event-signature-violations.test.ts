@@ -3,8 +3,12 @@
 // up the rest (a log audited with security on over a past without it holds millions).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Unverified } from '../../events/reader.ts';
-import { LISTED_PER_KIND, unverifiedViolations } from '../../events/unverified.ts';
+import {
+  LISTED_PER_KIND,
+  UnverifiedTally,
+  unverifiedViolations,
+  type Unverified,
+} from '../../events/unverified.ts';
 
 function unverified(n: number, unsigned: boolean): Unverified[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -39,8 +43,12 @@ test('event-signature violations - each refused event is one violation naming wh
   assert.equal(unsigned?.check, 'event-unsigned');
 });
 
-test('event-signature violations - past the listed ones, the rest of a kind is summed up in one', () => {
+test('event-signature violations - past the listed ones, the rest of a kind is counted, not kept, and summed up in one', () => {
   const all = unverified(LISTED_PER_KIND + 50, true);
+  const tally = new UnverifiedTally();
+  for (const u of [...all, ...unverified(3, false)]) tally.add(u);
+  assert.equal(tally.listed.length, LISTED_PER_KIND + 3, 'what is kept: the first of each kind');
+  assert.equal(tally.total, LISTED_PER_KIND + 53);
   const v = unverifiedViolations(all);
   assert.equal(v.length, LISTED_PER_KIND + 1);
   const last = v.at(-1)!;
