@@ -56,10 +56,14 @@ test('agent registration - the guests a host publishes are read back and lapse w
   await sleep(700);
   assert.equal(await registry.guests('host-g'), undefined);
   // What is read back from Redis is checked: a value of the wrong shape is refused, not shown.
-  await redis.set(`${prefix}:host:host-g:guests`, JSON.stringify([{ vm: 'vm-1' }]));
+  await redis.set(`${prefix}:{hosts}:host:host-g:guests`, JSON.stringify([{ vm: 'vm-1' }]));
   await assert.rejects(registry.guests('host-g'), /kind|expected/);
   await registry.deregister('host-g');
-  assert.equal(await redis.exists(`${prefix}:host:host-g:guests`), 0, 'deregister removes the guest list');
+  assert.equal(
+    await redis.exists(`${prefix}:{hosts}:host:host-g:guests`),
+    0,
+    'deregister removes the guest list',
+  );
 });
 
 test('agent registration - a host that stops with guests stays listed, down, with them as last seen; one without is forgotten', async () => {

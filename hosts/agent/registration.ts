@@ -46,22 +46,24 @@ export class HostRegistry {
     private readonly prefix = 'ferry',
   ) {}
 
+  // One hash tag for every registration and the set of hosts: a heartbeat writes the host's keys
+  // and the set in one MULTI, which a Redis Cluster takes only on one slot (docs/redis.md).
   private key(name: string): string {
-    return `${this.prefix}:host:${name}`;
+    return `${this.prefix}:{hosts}:host:${name}`;
   }
 
   /** The guests the host last published, with the same TTL as its registration. */
   private guestsKey(name: string): string {
-    return `${this.prefix}:host:${name}:guests`;
+    return `${this.prefix}:{hosts}:host:${name}:guests`;
   }
 
   /** The host as last seen, kept when its registration lapses (no TTL). */
   private lastKey(name: string): string {
-    return `${this.prefix}:host:${name}:last`;
+    return `${this.prefix}:{hosts}:host:${name}:last`;
   }
 
   private get set(): string {
-    return `${this.prefix}:hosts`;
+    return `${this.prefix}:{hosts}`;
   }
 
   /** Which host UUID holds the name now; a key of its own, so no reader sees a half-made registration. */

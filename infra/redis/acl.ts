@@ -66,7 +66,7 @@ const COMMANDS = {
 const EXPIRY_CHANNEL = '__keyevent@*__:expired';
 
 /** Registrations and host-name claims (hosts/agent/registration.ts). */
-const REGISTRATIONS = ['ferry:host:*', 'ferry:hosts', 'ferry:host-claim:*'];
+const REGISTRATIONS = ['ferry:{hosts}', 'ferry:{hosts}:*', 'ferry:host-claim:*'];
 /** The keyrings (infra/redis/keyring.ts): read by every role, written by the operator. */
 const KEYRINGS = 'ferry:{keyring}:*';
 

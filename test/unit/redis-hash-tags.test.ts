@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Redis } from 'ioredis';
+import { HostRegistry } from '../../hosts/agent/registration.ts';
 import { AutokillLeases } from '../../infra/redis/autokill.ts';
 import { CookieNonces } from '../../infra/redis/cookie-nonces.ts';
 import { DiskLeases } from '../../infra/redis/disk-leases.ts';
@@ -42,7 +43,28 @@ function recorder(): { redis: Redis; calls: { command: string; keys: string[] }[
         return Promise.reject(new Recorded());
       };
     },
-    // MigrationSlots.release reads the holder first.
+    // A transaction records the keys of all its commands (DEL and MGET take several).
+    multi() {
+      const keys: string[] = [];
+      const chain: Record<string, unknown> = new Proxy(
+        {},
+        {
+          get: (_, name: string) =>
+            name === 'exec'
+              ? () => {
+                  calls.push({ command: 'multi', keys });
+                  return Promise.resolve([]);
+                }
+              : (...args: unknown[]) => {
+                  keys.push(...(name === 'del' ? args : args.slice(0, 1)).map(String));
+                  return chain;
+                },
+        },
+      );
+      return chain;
+    },
+    // MigrationSlots.release reads the holder first; HostRegistry.deregister the host's last record.
+    get: () => Promise.resolve(null),
     hgetall: () =>
       Promise.resolve({ vm: 'vm-1', source: 'h-a', destination: 'h-b', memoryMiB: '64', acquiredAt: '1' }),
   };
@@ -65,7 +87,7 @@ test('redis hash tags - the slot function agrees with Redis Cluster', () => {
   );
 });
 
-test('redis hash tags - every multi-key script of the stores names keys of one slot', async () => {
+test('redis hash tags - every multi-key script and transaction of the stores names keys of one slot', async () => {
   const { redis, calls } = recorder();
   for (const prefix of ['ferry', 'test:tags-1234']) {
     const jobs = new JobStore(redis, prefix);
@@ -90,9 +112,23 @@ test('redis hash tags - every multi-key script of the stores names keys of one s
     const holder = { migrationId: 'm-1', vm: 'vm-1', source: 'h-a', destination: 'h-b', memoryMiB: 64 };
     await recorded(() => slots.renew(holder, 1000));
     await recorded(() => slots.release('m-1'));
+    const registry = new HostRegistry(redis, prefix);
+    const reg = {
+      name: 'h-a',
+      uuid: '00000000-0000-4000-8000-000000000001',
+      address: '127.0.0.1',
+      dataPort: 1,
+      memoryMiB: 1,
+      usedMiB: 0,
+      guests: 0,
+      pid: 1,
+      heartbeatAt: new Date(0).toISOString(),
+    };
+    await registry.heartbeat(reg, { guests: [] });
+    await registry.deregister('h-a');
   }
   const multiKey = calls.filter((c) => c.keys.length > 1);
-  assert.equal(multiKey.length, 2 * 10, 'every multi-key call was recorded');
+  assert.equal(multiKey.length, 2 * 12, 'every multi-key call was recorded');
   for (const { command, keys } of multiKey) {
     const slots = new Set(keys.map(keySlot));
     assert.equal(slots.size, 1, `${command} names keys of ${slots.size} slots: ${keys.join(' ')}`);
