@@ -12,6 +12,7 @@ import type { Config } from '../infra/config.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
 import { SERVICE_NAMES } from '../infra/stack/service.ts';
 import { serviceLogPath, servicePidFile, stackServices, startService } from '../infra/stack/stack.ts';
+import { temporalBackend } from '../infra/temporal/service.ts';
 import type { CliResult } from '../lab/cli.ts';
 import { privateStack, type PrivateStack } from './support/private-stack.ts';
 
@@ -28,7 +29,9 @@ function services(r: CliResult): Services['services'] {
 }
 
 const outcomes = (s: Services['services']) => Object.fromEntries(s.map((x) => [x.name, x.outcome]));
-const all = (outcome: string) => Object.fromEntries(SERVICE_NAMES.map((n) => [n, outcome]));
+/** Every service of this stack: the three, and Temporal's TLS front with FERRY_SECURITY=on. */
+const names = () => stackServices(cfg).map((s) => s.name);
+const all = (outcome: string) => Object.fromEntries(names().map((n) => [n, outcome]));
 const ferry = (...args: string[]) => stack!.ferry(...args);
 
 before(async () => {
@@ -47,7 +50,7 @@ after(async () => {
 const startLine = (): Record<(typeof SERVICE_NAMES)[number], RegExp> => ({
   redis: new RegExp(`Running mode=standalone, port=${cfg.redis.port}\\b`),
   kafka: /\[BrokerServer id=1\] Starting broker/,
-  temporal: new RegExp(`^Temporal Server:\\s+\\S+:${cfg.temporal.port}$`, 'm'),
+  temporal: new RegExp(`^Temporal Server:\\s+\\S+:${temporalBackend(cfg).port}$`, 'm'),
 });
 
 test("stack logs - each service's own log, one or all three under headers; bad input is one line", async () => {
@@ -61,12 +64,10 @@ test("stack logs - each service's own log, one or all three under headers; bad i
   // Every header, in order, then that service's log: its start line, and no other's.
   const every = await ferry('stack', 'logs', '-n', '1000');
   assert.equal(every.status, 0, every.stderr);
-  const headers = SERVICE_NAMES.map((n) =>
-    every.stdout.indexOf(`==> ${n} (${serviceLogPath(cfg, n)}) <==\n`),
-  );
+  const headers = names().map((n) => every.stdout.indexOf(`==> ${n} (${serviceLogPath(cfg, n)}) <==\n`));
   assert.ok(headers[0] === 0 && headers.every((at, i) => i === 0 || at > headers[i - 1]!), every.stdout);
   const marks = startLine();
-  for (const [i, name] of SERVICE_NAMES.entries()) {
+  for (const [i, name] of names().entries()) {
     const section = every.stdout.slice(headers[i], headers[i + 1]);
     for (const other of SERVICE_NAMES) {
       (other === name ? assert.match : assert.doesNotMatch)(section, marks[other], `${name}'s section`);
@@ -85,7 +86,7 @@ test("stack logs - each service's own log, one or all three under headers; bad i
 });
 
 test('stack down --json - stops each service by its pid file and says so; a second down finds nothing running', async () => {
-  const records = SERVICE_NAMES.map((name) => {
+  const records = names().map((name) => {
     const record = servicePidFile(cfg, name);
     assert.ok(record, `${name} runs under the pid file stack up wrote`);
     return record;
@@ -101,7 +102,7 @@ test('stack down --json - stops each service by its pid file and says so; a seco
   assert.deepEqual(outcomes(services(await ferry('stack', 'down', '--json'))), all('not running'));
   const text = await ferry('stack', 'down');
   assert.equal(text.status, 0, text.stderr);
-  for (const name of SERVICE_NAMES) assert.match(text.stdout, new RegExp(`^${name}\\s+not running$`, 'm'));
+  for (const name of names()) assert.match(text.stdout, new RegExp(`^${name}\\s+not running$`, 'm'));
 });
 
 test('stack reset --json - stops what runs, wipes the state dir and keeps the cache', async () => {
@@ -116,11 +117,7 @@ test('stack reset --json - stops what runs, wipes the state dir and keeps the ca
   const r = await ferry('stack', 'reset', '--json');
   assert.equal(r.status, 0, r.stderr);
   const reset = JSON.parse(r.stdout) as Services & { wiped: string };
-  assert.deepEqual(outcomes(reset.services), {
-    temporal: 'not running',
-    kafka: 'not running',
-    redis: 'stopped',
-  });
+  assert.deepEqual(outcomes(reset.services), { ...all('not running'), redis: 'stopped' });
   assert.notEqual(processStartTime(redis.pid), redis.startTime, `Redis (pid ${redis.pid}) is gone`);
   assert.equal(reset.wiped, cfg.stateDir);
   assert.equal(existsSync(cfg.stateDir), false, `${cfg.stateDir} is gone`);

@@ -9,8 +9,8 @@ import { test } from 'node:test';
 import { loadConfig } from '../infra/config.ts';
 import { processStartTime } from '../infra/process/pid-file.ts';
 import { isPortOpen } from '../infra/process/port.ts';
-import { servicePidFile, stackDown, stackStatus, stackUp } from '../infra/stack/stack.ts';
-import { SERVICE_NAMES } from '../infra/stack/service.ts';
+import { servicePidFile, stackDown, stackServices, stackStatus, stackUp } from '../infra/stack/stack.ts';
+import type { ServiceName } from '../infra/stack/service.ts';
 import { realStack } from '../lab/stack.ts';
 
 const CLI = join(import.meta.dirname, '..', 'cli', 'bin.mjs');
@@ -27,7 +27,9 @@ function ferry(args: string[], env: NodeJS.ProcessEnv = process.env) {
 
 test('stack - up twice starts nothing twice; down stops exactly those pids; up again starts new ones that answer on the configured ports', async () => {
   const cfg = await realStack();
-  const owned = SERVICE_NAMES.map((name) => servicePidFile(cfg, name));
+  // The three services, and Temporal's TLS front with FERRY_SECURITY=on.
+  const names = stackServices(cfg).map((s) => s.name);
+  const owned = names.map((name) => servicePidFile(cfg, name));
   assert.ok(
     owned.every((r) => r !== undefined),
     'this test needs the stack started by ferry (not an external one)',
@@ -38,11 +40,14 @@ test('stack - up twice starts nothing twice; down stops exactly those pids; up a
   const second = JSON.parse(again.stdout) as { services: { name: string; outcome: string; pid: number }[] };
   for (const s of second.services) {
     assert.equal(s.outcome, 'already running', `${s.name} was not started twice`);
-    assert.equal(s.pid, servicePidFile(cfg, s.name as (typeof SERVICE_NAMES)[number])?.pid);
+    assert.equal(s.pid, servicePidFile(cfg, s.name as ServiceName)?.pid);
   }
 
   const down = await stackDown(cfg, () => undefined);
-  assert.deepEqual(down.map((d) => d.outcome).sort(), ['stopped', 'stopped', 'stopped']);
+  assert.deepEqual(
+    down.map((d) => d.outcome),
+    names.map(() => 'stopped'),
+  );
   for (const record of owned) {
     assert.equal(processStartTime(record.pid), undefined, `pid ${record.pid} (${record.command}) is gone`);
   }
@@ -55,7 +60,7 @@ test('stack - up twice starts nothing twice; down stops exactly those pids; up a
   const up = await stackUp(cfg, () => undefined);
   assert.deepEqual(
     up.map((u) => u.outcome),
-    ['started', 'started', 'started'],
+    names.map(() => 'started'),
   );
   // New processes (the old ones are gone, checked above), answering a real request on the ports
   // the old ones had released. (The address stackStatus reports is the configuration's, whatever
@@ -63,14 +68,10 @@ test('stack - up twice starts nothing twice; down stops exactly those pids; up a
   const status = await stackStatus(cfg);
   assert.deepEqual(
     status.map((s) => [s.name, s.answers, s.owner]),
-    [
-      ['redis', true, 'ferry'],
-      ['kafka', true, 'ferry'],
-      ['temporal', true, 'ferry'],
-    ],
+    names.map((name) => [name, true, 'ferry']),
   );
   for (const s of status) assert.ok(s.version, `${s.name} reports a version`);
-  for (const [i, name] of SERVICE_NAMES.entries()) {
+  for (const [i, name] of names.entries()) {
     const now = servicePidFile(cfg, name);
     assert.ok(now && processStartTime(now.pid) === now.startTime, `${name} runs under a live pid file`);
     assert.notDeepEqual(
@@ -95,7 +96,8 @@ test('stack - a port taken by something else is one clear line and a non-zero ex
       server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
     });
   try {
-    const [t, tui, k, kc, r] = [
+    const [t, tui, k, kc, r, tb] = [
+      await listen(),
       await listen(),
       await listen(),
       await listen(),
@@ -107,6 +109,7 @@ test('stack - a port taken by something else is one clear line and a non-zero ex
       FERRY_STATE_DIR: state,
       FERRY_TEMPORAL_PORT: String(t),
       FERRY_TEMPORAL_UI_PORT: String(tui),
+      FERRY_TEMPORAL_BACKEND_PORT: String(tb),
       FERRY_KAFKA_PORT: String(k),
       FERRY_KAFKA_CONTROLLER_PORT: String(kc),
       FERRY_REDIS_PORT: String(r),
@@ -117,7 +120,7 @@ test('stack - a port taken by something else is one clear line and a non-zero ex
     assert.equal(lines.length, 1, `one line, got:\n${result.stderr}`);
     assert.match(
       lines[0]!,
-      /^ferry: \w+: port 127\.0\.0\.1:\d+ is taken by something that is not \w+ — stop that process or choose another port with FERRY_/,
+      /^ferry: [\w-]+: port 127\.0\.0\.1:\d+ is taken by something that is not [\w-]+ — stop that process or choose another port with FERRY_/,
     );
     assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
   } finally {

@@ -9,7 +9,7 @@ import { loadConfig, type Config } from '../../infra/config.ts';
 import { ferryWithEnv, type CliResult } from '../../lab/cli.ts';
 
 export interface PrivateStack {
-  /** FERRY_STATE_DIR, the five ports and FERRY_CACHE_DIR: what points ferry at this stack. */
+  /** FERRY_STATE_DIR, the six ports and FERRY_CACHE_DIR: what points ferry at this stack. */
   env: Record<string, string>;
   cfg: Config;
   /** `ferry ...` run against this stack (killed after 4 minutes, which it says). */
@@ -25,13 +25,18 @@ export interface PrivateStack {
 export async function privateStack(prefix: string): Promise<PrivateStack> {
   const root = mkdtempSync(join(tmpdir(), `ferry-${prefix}-`));
   const configured = loadConfig();
-  const [temporal, temporalUi, kafka, kafkaController, redis] = await freePorts(configured.bindHost, 5);
+  // The sixth is the dev server's own behind its TLS front (security on), which binds 127.0.0.1.
+  const [temporal, temporalUi, kafka, kafkaController, redis, temporalBackend] = await freePorts(
+    configured.bindHost,
+    6,
+  );
   const env = {
     // Under root, not root itself: `stack reset` removes the state dir, and the test checks that.
     FERRY_STATE_DIR: join(root, 'state'),
     FERRY_CACHE_DIR: configured.cacheDir,
     FERRY_TEMPORAL_PORT: String(temporal),
     FERRY_TEMPORAL_UI_PORT: String(temporalUi),
+    FERRY_TEMPORAL_BACKEND_PORT: String(temporalBackend),
     FERRY_KAFKA_PORT: String(kafka),
     FERRY_KAFKA_CONTROLLER_PORT: String(kafkaController),
     FERRY_REDIS_PORT: String(redis),
