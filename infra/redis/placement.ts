@@ -1,12 +1,14 @@
 // Where each VM runs, cluster-wide: one key per VM naming its host. Claimed atomically (SET NX), so
 // two `guest start` of the same name cannot both succeed.
 import type { Redis } from 'ioredis';
+import { replicated } from './replicas.ts';
 import { loadScript } from './scripts.ts';
 
 const key = (vm: string) => `ferry:vm:${vm}`;
 
 export async function claimPlacement(redis: Redis, vm: string, host: string): Promise<string | null> {
   const ok = await redis.set(key(vm), host, 'NX');
+  if (ok === 'OK') await replicated(redis, `the placement of ${vm} on ${host}`);
   return ok === 'OK' ? null : await redis.get(key(vm));
 }
 

@@ -3,13 +3,17 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { replicated } from './replicas.ts';
 
 const DIR = join(import.meta.dirname, 'scripts');
 
 export type ScriptRunner = (keys: string[], args: (string | number)[]) => Promise<unknown>;
 type Commands = Record<string, ((...a: (string | number)[]) => Promise<unknown>) | undefined>;
 
-/** Returns a function running the named script atomically (EVALSHA, falling back to EVAL). */
+/**
+ * Returns a function running the named script atomically (EVALSHA, falling back to EVAL), and,
+ * when the client must wait for replicas, only answering once they have its writes (replicas.ts).
+ */
 export function loadScript(redis: Redis, command: string): ScriptRunner {
   const file = readdirSync(DIR).find((f) => new RegExp(`^${command}-(\\d+|n)\\.lua$`).test(f));
   if (!file) throw new Error(`no Lua script ${command}-N.lua or ${command}-n.lua in ${DIR}`);
@@ -22,10 +26,13 @@ export function loadScript(redis: Redis, command: string): ScriptRunner {
     // Without numberOfKeys, ioredis expects the key count as the command's first argument.
     redis.defineCommand(command, variable ? { lua } : { numberOfKeys, lua });
   }
-  return (keys, args) => {
-    if (variable) return commands[command]!.call(redis, keys.length, ...keys, ...args);
-    if (keys.length !== numberOfKeys)
+  return async (keys, args) => {
+    if (!variable && keys.length !== numberOfKeys)
       throw new Error(`${command} takes ${numberOfKeys} keys, got ${keys.length}`);
-    return commands[command]!.call(redis, ...keys, ...args);
+    const reply = variable
+      ? await commands[command]!.call(redis, keys.length, ...keys, ...args)
+      : await commands[command]!.call(redis, ...keys, ...args);
+    await replicated(redis, `${command} on ${keys[0] ?? 'no key'}`);
+    return reply;
   };
 }
