@@ -192,7 +192,7 @@ async function startGuest(vm: string, host: string, memoryMiB: number, live: Set
   live.add(vm);
 }
 
-async function timedMigration(
+export async function timedMigration(
   ctl: TestController,
   vm: string,
   source: string,
@@ -238,7 +238,7 @@ function phasesSpanMs(report: MigrationReport): number {
 }
 
 /** p50, p99 (nearest rank) and mean, in whole milliseconds. */
-function stats(samples: number[]): [number, number, number] {
+export function stats(samples: number[]): [number, number, number] {
   const s = samples.filter((n) => Number.isFinite(n)).sort((a, b) => a - b);
   if (s.length === 0) return [NaN, NaN, NaN];
   const rank = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;

@@ -10,7 +10,8 @@ export interface BenchContext {
   args: string[];
 }
 
-export type Figures = Record<string, number | string | boolean | object>;
+/** null: a figure this run did not measure (the bench says why in another field). */
+export type Figures = Record<string, number | string | boolean | object | null>;
 type Bench = (ctx: BenchContext) => Promise<Figures>;
 
 const benches: Record<string, () => Promise<Bench>> = {
@@ -24,6 +25,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   overhead: async () => (await import('./overhead.ts')).default,
   recovery: async () => (await import('./recovery.ts')).default,
   scale: async () => (await import('./scale.ts')).default,
+  security: async () => (await import('./security.ts')).default,
   lab: async () => (await import('./lab.ts')).default,
 };
 

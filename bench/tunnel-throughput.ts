@@ -67,7 +67,7 @@ export async function measureLoopbackBps(sizeBytes: number): Promise<number> {
 }
 
 /** A precopy stream of about `sizeBytes`: one page in sixteen zero, the rest distinct data. */
-function streamOf(sizeBytes: number): Buffer[] {
+export function streamOf(sizeBytes: number): Buffer[] {
   const pages = Math.max(16, Math.floor(sizeBytes / (PAGE + 8)));
   const chunks: Buffer[] = [];
   const w = new SavevmWriter(
