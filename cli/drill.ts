@@ -1,5 +1,6 @@
-// `ferry drill NAME | --list | --matrix [--only S] | --seed N [--migrations M]` [--json]: the
-// crash-recovery drills (drills/), each on a fresh cluster of its own, each ending in a verdict.
+// `ferry drill NAME | --list | --matrix [--only S] | --seed N [--migrations M]` [--json] [--lab A,B]:
+// the crash-recovery drills (drills/), each on a fresh cluster of its own (or on two hosts of a
+// lab), each ending in a verdict.
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { buildCatalog, findDrill, type Drill } from '../drills/catalog.ts';
@@ -9,7 +10,9 @@ import { runMatrix } from '../drills/matrix.ts';
 import type { DrillResult } from '../drills/run.ts';
 import { schedule } from '../drills/seed.ts';
 import { FerryError } from '../errors/ferry-error.ts';
-import { loadConfig } from '../infra/config.ts';
+import { loadConfig, type Config } from '../infra/config.ts';
+import { labConfig, labHost } from '../lab/netns.ts';
+import type { LabHost } from '../lab/netns-state.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { stackUp } from '../infra/stack/stack.ts';
 
@@ -31,6 +34,10 @@ const OptionsSchema = z
       .optional(),
     migrations: z.coerce.number().int().min(1).max(1000).default(10),
     keepState: z.boolean().default(false),
+    lab: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]*,[a-z0-9][a-z0-9-]*$/, '--lab takes two lab hosts: SOURCE,DESTINATION')
+      .optional(),
   })
   .strict();
 
@@ -40,6 +47,18 @@ const line = (r: DrillResult) =>
   }${r.downMs !== undefined ? `, down ${(r.downMs / 1000).toFixed(1)} s` : ''})${
     r.operatorStep ? ` [operator: ${r.operatorStep}]` : ''
   }${r.why ? `: ${r.why}` : ''}`;
+
+/**
+ * The lab's configuration and the two hosts `--lab A,B` names. The drill's controller is a child
+ * process configured by its environment: it must find the lab's stack on the bridge too.
+ */
+function drillLab(names: string): { cfg: Config; hosts: [LabHost, LabHost] } {
+  const [a, b] = names.split(',') as [string, string];
+  const { state, host: source } = labHost(process.env, a);
+  const { host: destination } = labHost(process.env, b);
+  process.env.FERRY_BIND_HOST = state.bridgeAddress;
+  return { cfg: labConfig(process.env, state.bridgeAddress), hosts: [source, destination] };
+}
 
 export function registerDrill(program: Command): void {
   program
@@ -52,13 +71,18 @@ export function registerDrill(program: Command): void {
     .option('--migrations <m>', 'with --seed: how many migrations (default 10)')
     .option('--json', 'print one JSON object')
     .option(
+      '--lab <source,destination>',
+      "run on two hosts of the lab (`ferry lab up`): a partition takes the host's link down",
+    )
+    .option(
       '--keep-state',
       "keep a passed drill's host and controller state dirs (a failed drill's are always kept)",
     )
     .description('crash-recovery drills: a real fault at a real moment of a migration, then the verdict')
     .action(async (name: string | undefined, raw: Record<string, unknown>) => {
       const opts = OptionsSchema.parse(raw);
-      const cfg = loadConfig();
+      const onLab = opts.lab ? drillLab(opts.lab) : undefined;
+      const cfg = onLab?.cfg ?? loadConfig();
       const sources = await drillSources(cfg);
       const catalog = buildCatalog(sources.faults);
       const modes = [name !== undefined, opts.list, opts.matrix, opts.seed !== undefined].filter(Boolean);
@@ -112,6 +136,7 @@ export function registerDrill(program: Command): void {
       if (opts.seed !== undefined) print(`seed ${opts.seed}: ${drills.map((d) => d.name).join(', ')}`);
       const report = await runMatrix(cfg, log, drills, {
         ...(sources.linksProvider ? { linksProvider: sources.linksProvider } : {}),
+        ...(onLab ? { lab: onLab.hosts } : {}),
         keepState: opts.keepState,
         onResult: (r) => print(line(r)),
       });

@@ -2,6 +2,7 @@
 // `--matrix --json` object.
 import type { Config } from '../infra/config.ts';
 import type { Logger } from '../infra/logging/logger.ts';
+import type { LabHost } from '../lab/netns-state.ts';
 import type { Drill } from './catalog.ts';
 import { DRILL_ADDRESS_COUNT, type LinksProvider } from './cluster.ts';
 import { runDrill, type DrillResult, type DrillSettings } from './run.ts';
@@ -18,7 +19,13 @@ export async function runMatrix(
   cfg: Config,
   log: Logger,
   drills: (Drill & { settings?: Partial<DrillSettings> })[],
-  opts: { linksProvider?: LinksProvider; keepState?: boolean; onResult?: (r: DrillResult) => void } = {},
+  opts: {
+    linksProvider?: LinksProvider;
+    keepState?: boolean;
+    onResult?: (r: DrillResult) => void;
+    /** Every drill on these two lab hosts (cfg: the lab's), one after another. */
+    lab?: [LabHost, LabHost];
+  } = {},
 ): Promise<MatrixReport> {
   const started = Date.now();
   const results: DrillResult[] = [];
@@ -28,6 +35,7 @@ export async function runMatrix(
       ...(drill.settings ? { settings: drill.settings } : {}),
       ...(opts.linksProvider ? { linksProvider: opts.linksProvider } : {}),
       ...(opts.keepState ? { keepState: true } : {}),
+      ...(opts.lab ? { lab: opts.lab } : {}),
     });
     results.push(r);
     opts.onResult?.(r);
