@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { FerryError } from '../errors/ferry-error.ts';
 import { loadConfig, type Config } from '../infra/config.ts';
+import type { IdentityBundle } from '../infra/pki/index.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import {
   KeyringError,
@@ -78,9 +79,13 @@ export function registerSecret(program: Command): void {
 }
 
 /** Runs `use` on a Redis client of its own; a Redis that does not answer is one line, not a stack. */
-async function withRedis<T>(cfg: Config, use: (redis: Redis) => Promise<T>): Promise<T> {
+async function withRedis<T>(
+  cfg: Config,
+  use: (redis: Redis) => Promise<T>,
+  identity?: IdentityBundle,
+): Promise<T> {
   requireKeyring(cfg);
-  const redis = createRedis(cfg, 'ferry-secret');
+  const redis = createRedis(cfg, 'ferry-secret', identity ? { identity } : {});
   try {
     return await use(redis);
   } catch (err) {
@@ -109,30 +114,36 @@ function requireKeyring(cfg: Config): void {
     );
 }
 
+/** As the process's identity (the operator's, from the CLI), or `identity` (a test's operator). */
 export async function rotate(
   cfg: Config,
   rings: readonly RingName[],
+  identity?: IdentityBundle,
 ): Promise<
   { ring: RingName; id: string; createdAt: string; previous: string | null; previousUntil: string | null }[]
 > {
-  return withRedis(cfg, async (redis) => {
-    const out = [];
-    for (const ring of rings) {
-      const before = (await readRing(redis, ring)).at(-1);
-      const added = (await addKey(redis, ring, 'rotate'))!;
-      out.push({
-        ring,
-        id: added.id,
-        createdAt: new Date(added.createdAt).toISOString(),
-        previous: before?.id ?? null,
-        previousUntil:
-          before && ring === 'cluster'
-            ? new Date(added.createdAt + RETIRED_KEY_GRACE_MS).toISOString()
-            : null,
-      });
-    }
-    return out;
-  });
+  return withRedis(
+    cfg,
+    async (redis) => {
+      const out = [];
+      for (const ring of rings) {
+        const before = (await readRing(redis, ring)).at(-1);
+        const added = (await addKey(redis, ring, 'rotate'))!;
+        out.push({
+          ring,
+          id: added.id,
+          createdAt: new Date(added.createdAt).toISOString(),
+          previous: before?.id ?? null,
+          previousUntil:
+            before && ring === 'cluster'
+              ? new Date(added.createdAt + RETIRED_KEY_GRACE_MS).toISOString()
+              : null,
+        });
+      }
+      return out;
+    },
+    identity,
+  );
 }
 
 export async function list(cfg: Config, now = Date.now()): Promise<KeyState[]> {

@@ -1,8 +1,9 @@
-// Keys rotating under a real cluster (a stack of this file's own, the keyring on, security off):
-// a migration during which `ferry secret rotate` replaces both keys completes, the next one is
-// signed and encrypted under the new keys, and neither history holds a token, an address, the
-// lockstate or a cookie in clear, while the codec (in process, and `ferry codec serve` over HTTP
-// as the Temporal UI asks it) still reads every payload back, old keys included.
+// Keys rotating under a real cluster (a stack of this file's own, the keyring on; security as the
+// environment says, off by default): a migration during which `ferry secret rotate` replaces both
+// keys completes, the next one is signed and encrypted under the new keys, and neither history
+// holds a token, an address, the lockstate or a cookie in clear, while the codec (in process, and
+// `ferry codec serve` over HTTP as the Temporal UI asks it) still reads every payload back, old
+// keys included.
 // exclusive: a stack of its own (Temporal, Kafka, Redis) on top of the shared one
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,6 +15,7 @@ import type { Payload } from '@temporalio/common';
 import { rotate } from '../cli/secret.ts';
 import { replayMigrationHistories } from '../events/history-replay.ts';
 import { loadConfig, type Config } from '../infra/config.ts';
+import { loadIdentitySync, useIdentity } from '../infra/pki/index.ts';
 import { KEYRING_REFRESH_MS } from '../infra/redis/keyring.ts';
 import { dataConverter } from '../infra/temporal/data-converter.ts';
 import { ENCRYPTED_ENCODING, KEY_ID_METADATA, isEncrypted } from '../infra/temporal/payload-codec.ts';
@@ -41,6 +43,8 @@ before(async () => {
   assert.equal(cfg.keyring.enabled, true);
   const up = await stack.ferry('stack', 'up');
   assert.equal(up.status, 0, up.stderr);
+  // FERRY_SECURITY=on: the in-process controller (and this process's reads) as a controller.
+  if (cfg.security.enabled) useIdentity('controller', uniqueName('key-rotation'));
   agents = await twoAgents(cfg, ADDRESSES, { memoryMiB: 512 });
   ctl = await startTestController(cfg);
 });
@@ -167,10 +171,12 @@ async function migrate(vm: string, source: string, destination: string, onPerfor
  * takes a second to start, longer than some Performs): the new key ids and those they replace.
  */
 async function rotateBoth() {
-  const out = await rotate(cfg, ['cluster', 'codec']);
+  // Security on, this process is the test's controller, which may only read the rings.
+  const operator = cfg.security.enabled ? loadIdentitySync(cfg, 'operator', 'operator') : undefined;
+  const out = await rotate(cfg, ['cluster', 'codec'], operator);
   const of = (ring: string) => out.find((x) => x.ring === ring)!;
   const previous = { cluster: of('cluster').previous, codec: of('codec').previous };
-  assert.ok(previous.cluster && previous.codec, 'the agents and the controller had made the first keys');
+  assert.ok(previous.cluster && previous.codec, 'stack up had made the first keys');
   return {
     cluster: of('cluster').id,
     codec: of('codec').id,

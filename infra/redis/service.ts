@@ -8,6 +8,7 @@ import { ensureBinary } from '../provision/debian-package.ts';
 import { run } from '../provision/run.ts';
 import type { Probe, ServiceSpec } from '../stack/service.ts';
 import { aclFile, REDIS_USERS, type RedisUser } from './acl.ts';
+import { ensureKeyrings } from './keyring.ts';
 
 /** The ACL file ferry writes at each start (0600): the users and their password hashes. */
 export function redisAclPath(cfg: Config): string {
@@ -73,7 +74,23 @@ export function redisService(cfg: Config): ServiceSpec {
       };
     },
     probe: () => probeRedis(cfg),
+    // The keyrings' first keys, as admin: agents and controllers may only read the rings.
+    async ready(log) {
+      if (!cfg.keyring.enabled) return;
+      const made = await withAdmin(cfg, ensureKeyrings);
+      if (made.length > 0) log(`redis: made the first key of the ${made.join(' and ')} keyring`);
+    },
   };
+}
+
+async function withAdmin<T>(cfg: Config, use: (redis: Redis) => Promise<T>): Promise<T> {
+  const client = new Redis({ ...probeOptions(cfg), disableClientInfo: true, maxRetriesPerRequest: 3 });
+  client.on('error', () => undefined);
+  try {
+    return await use(client);
+  } finally {
+    client.disconnect();
+  }
 }
 
 /** TLS on the service's port and no plaintext port; the ACL file written afresh. */
