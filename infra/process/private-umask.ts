@@ -5,7 +5,7 @@
 // hold a secret are also written with an explicit mode (infra/pki/private-files.ts), so they stay
 // private in a process that did not set this.
 
-/** Nothing for group or others: directories 0700, files 0600, sockets 0600. */
+/** Nothing for group or others: directories 0700, files 0600, sockets srwx------. */
 export const PRIVATE_UMASK = 0o077;
 
 /** Called once by each entry point (the CLI, the agent, the controller) before anything is made. */

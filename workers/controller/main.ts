@@ -8,11 +8,14 @@ import { reportAndExit } from '../../errors/report.ts';
 import { loadConfig } from '../../infra/config.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { stopOnSignal } from '../../infra/process/stop-on-signal.ts';
+import { usePrivateUmask } from '../../infra/process/private-umask.ts';
 import { Controller } from './controller.ts';
 import { IDENTITY_NAME, useIdentity } from '../../infra/pki/index.ts';
 import { controllerFiles } from './files.ts';
 import { CONTROL_TASK_QUEUE, TaskQueueSchema } from './queue.ts';
 
+// Its outbox, pid and ready files are this user's only (0700 / 0600), however it was started.
+usePrivateUmask();
 try {
   const { values } = parseArgs({
     options: { 'task-queue': { type: 'string' }, name: { type: 'string' } },
