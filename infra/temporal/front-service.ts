@@ -85,17 +85,23 @@ export function temporalFrontService(cfg: Config): ServiceSpec {
         pidPath: this.pidPath,
       };
     },
-    // The whole path a client takes: TLS with the stack's admin certificate, then the server.
+    // The whole path a client takes, at the address this stack binds (clients may dial it under
+    // another, FERRY_TEMPORAL_ADDRESS): TLS with the stack's admin certificate, then the server.
     async probe() {
-      if (!cfg.security.enabled) return probeTemporal(cfg, `${cfg.bindHost}:${cfg.temporal.port}`);
-      let identity;
-      try {
-        identity = adminIdentity(cfg);
-      } catch (err) {
-        return { answers: false, detail: `no admin identity to probe with: ${(err as Error).message}` };
+      let tls;
+      if (cfg.security.enabled) {
+        try {
+          tls = tlsOf(adminIdentity(cfg));
+        } catch (err) {
+          return { answers: false, detail: `no admin identity to probe with: ${(err as Error).message}` };
+        }
       }
       // The server's version is the dev server's; `status` shows the front's own (nginx's).
-      const { version: _server, ...probe } = await probeTemporal(cfg, cfg.temporal.address, tlsOf(identity));
+      const { version: _server, ...probe } = await probeTemporal(
+        cfg,
+        `${cfg.bindHost}:${cfg.temporal.port}`,
+        tls,
+      );
       return probe;
     },
   };
