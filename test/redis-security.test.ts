@@ -3,12 +3,14 @@
 // role does its real work through ferry's own stores, and is refused what belongs to another.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Redis, type RedisOptions } from 'ioredis';
 import { HostRegistry } from '../hosts/agent/registration.ts';
 import { loadConfig, type Config } from '../infra/config.ts';
-import { loadIdentitySync, type IdentityBundle } from '../infra/pki/index.ts';
+import { initCaSync, loadIdentitySync, type IdentityBundle } from '../infra/pki/index.ts';
 import { AutokillLeases } from '../infra/redis/autokill.ts';
 import { createRedis } from '../infra/redis/client.ts';
 import { CookieNonces } from '../infra/redis/cookie-nonces.ts';
@@ -64,10 +66,15 @@ async function ping(options: RedisOptions): Promise<string> {
     enableReadyCheck: false,
     ...options,
   });
-  client.on('error', () => undefined);
+  // The connection's own error (a TLS verdict, say) comes as an event; the command only hears
+  // that the connection closed, so the failure names both.
+  let cause: Error | undefined;
+  client.on('error', (err: Error) => (cause ??= err));
   try {
     await client.connect();
     return await client.ping();
+  } catch (err) {
+    throw new Error(`${(err as Error).message}${cause ? ` (${cause.message})` : ''}`, { cause: err });
   } finally {
     client.disconnect();
   }
@@ -128,6 +135,27 @@ test('redis security - a plaintext connection is refused', async () => {
 
 test('redis security - TLS without a client certificate is refused', async () => {
   await assert.rejects(ping({ tls: { ca: ids.agent.ca }, ...agentLogin() }));
+});
+
+test('redis security - a certificate of another CA is refused, and so is a server of another CA', async () => {
+  // Another cluster: its own CA, an identity of the same role and name.
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-other-ca-'));
+  try {
+    const other = loadConfig({ ...process.env, ...stack.env, FERRY_STATE_DIR: dir, FERRY_SECURITY: 'on' });
+    initCaSync(other);
+    const stranger = loadIdentitySync(other, 'host', 'sec-a');
+    await assert.rejects(
+      ping({ tls: { ca: ids.agent.ca, cert: stranger.cert, key: stranger.key }, ...agentLogin() }),
+      'the server refuses a client certificate its CA did not issue',
+    );
+    await assert.rejects(
+      ping({ tls: { ca: stranger.ca, cert: ids.agent.cert, key: ids.agent.key }, ...agentLogin() }),
+      /self[- ]signed|unable to verify|certificate/i,
+      'the client refuses a server its CA did not issue',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('redis security - an agent cannot do what only the operator or the controller does', async () => {
