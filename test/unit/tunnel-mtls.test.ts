@@ -1,10 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect as connectTcp } from 'node:net';
+import { connect as connectTcp, createServer } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Harness, buildStream, sha256 } from '../tunnel-harness.ts';
+import { Harness, buildStream, rng, sha256 } from '../tunnel-harness.ts';
 import { tunnelIdentities, type TunnelIdentities } from '../support/tunnel-identities.ts';
 import { isTunnelError } from '../../hosts/tunnel/errors.ts';
 import type { TunnelEvent } from '../../hosts/tunnel/events.ts';
@@ -310,6 +310,91 @@ test('tunnel tls - without TLS the per-peer limit counts connections by address'
       refused[0]?.type === 'tunnel-refused' ? (refused[0].detail ?? '') : '',
       /address 127\.0\.0\.1/,
     );
+  } finally {
+    await h.cleanup();
+  }
+});
+
+/** Forwards to `to` and destroys both sides once `cutAt` client→server bytes went through. */
+async function cuttingProxy(
+  to: { host: string; port: number },
+  cutAt: number,
+): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets: Socket[] = [];
+  const server = createServer((client) => {
+    const upstream = connectTcp(to);
+    sockets.push(client, upstream);
+    for (const s of [client, upstream]) s.on('error', () => undefined);
+    upstream.on('data', (c: Buffer) => client.write(c));
+    let sent = 0;
+    client.on('data', (c: Buffer) => {
+      const part = c.subarray(0, Math.max(0, cutAt - sent));
+      sent += part.length;
+      upstream.write(part, () => {
+        if (sent < cutAt) return;
+        client.destroy();
+        upstream.destroy();
+      });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+test('tunnel tls - a connection cut mid-record delivers exactly a clean prefix of the stream, and both sides fail', async () => {
+  const h = await Harness.create({ tls: ids.hostB });
+  try {
+    const stream = buildStream(4096);
+    const random = rng(11);
+    // Just after the handshake (inside the first 16 KiB record, which then never decrypts), then deep in.
+    const cuts = [
+      3_000,
+      ...Array.from({ length: 2 }, () => 100_000 + Math.floor(random() * stream.length * 0.5)),
+    ];
+    for (const cutAt of cuts) {
+      const target = h.path(`dst-${cutAt}.sock`);
+      const dst = await h.destinationGuest(target);
+      const e = h.expect(target, 10_000, 'host-a');
+      const proxy = await cuttingProxy(h.listener!.address, cutAt);
+      try {
+        const src = await h.source(e.migrationId, e.token, {
+          tls: ids.hostA,
+          peer: 'host-b',
+          destination: { host: '127.0.0.1', port: proxy.port },
+        });
+        h.sourceGuest(src.socketPath, stream);
+        const [s, d] = await Promise.all([
+          src.completion.then(
+            () => assert.fail('the source completed'),
+            (err: unknown) => err,
+          ),
+          e.tunnel.completion.then(
+            () => assert.fail('the destination completed'),
+            (err: unknown) => err,
+          ),
+        ]);
+        assert.ok(isTunnelError(s) && isTunnelError(d), `${String(s)} / ${String(d)}`);
+        assert.equal(d.code, 'TUNNEL_BROKEN', `cut at ciphertext byte ${cutAt}`);
+        assert.equal(s.code, 'TUNNEL_BROKEN');
+        const got = (await dst.received).bytes;
+        assert.ok(got.length < stream.length, `${got.length} bytes arrived (${d.message})`);
+        // Only whole records decrypt: a cut inside the first delivers nothing, a later one a prefix.
+        if (cutAt > 100_000) assert.ok(got.length > 0, `a cut at ciphertext byte ${cutAt} delivered nothing`);
+        assert.equal(got.length, d.offset, 'the destination knows exactly how far the stream got');
+        assert.ok(
+          got.equals(stream.subarray(0, got.length)),
+          'what arrived is the stream, not a byte more or other',
+        );
+      } finally {
+        await proxy.close();
+      }
+    }
   } finally {
     await h.cleanup();
   }
