@@ -22,7 +22,7 @@ import { connectTemporal } from '../infra/temporal/connect.ts';
 import { connectWorker } from '../infra/temporal/connect-worker.ts';
 import { TEMPORAL_TLS_NAME, tlsOf } from '../infra/temporal/tls.ts';
 import { uniqueName } from '../lab/stack.ts';
-import { greetWorkflow } from './fixtures/workflows.ts';
+import { greetWorkflow, releaseSignal, waitForSignalWorkflow } from './fixtures/workflows.ts';
 
 /** Loopback, but not 127.0.0.1 where the dev server listens. */
 const BIND_HOST = '127.0.15.1';
@@ -229,6 +229,43 @@ test('temporal security - while the server restarts the front answers UNAVAILABL
     assert.equal((await startService(cfg, 'temporal', () => undefined)).outcome, 'started');
     const ns = await connection.workflowService.describeNamespace({ namespace: cfg.temporal.namespace });
     assert.equal(ns.namespaceInfo?.name, cfg.temporal.namespace);
+  } finally {
+    await connection.close();
+  }
+});
+
+test("temporal security - a host's certificate may describe and signal but not start, terminate or administer", async () => {
+  const host = issueIdentitySync(cfg, { role: 'host', name: uniqueName('h') });
+  const connection = await Connection.connect({
+    address: cfg.temporal.address,
+    tls: tlsOf(host),
+    interceptors: [],
+  });
+  const asHost = new Client({ connection, namespace: cfg.temporal.namespace });
+  // A workflow the operator started, waiting for a signal: the host may signal and describe it.
+  const workflowId = uniqueName('held');
+  const held = await admin.workflow.start(waitForSignalWorkflow, { taskQueue, workflowId });
+  try {
+    const ns = await connection.workflowService.describeNamespace({ namespace: cfg.temporal.namespace });
+    assert.equal(ns.namespaceInfo?.name, cfg.temporal.namespace);
+    await asHost.workflow.getHandle(workflowId).signal(releaseSignal);
+    assert.equal((await asHost.workflow.getHandle(workflowId).describe()).status.name, 'RUNNING');
+
+    const denied = (err: Error & { cause?: { code?: number; details?: string } }) =>
+      err.cause?.code === 7 && /is not for a host certificate/.test(err.cause.details ?? '');
+    await assert.rejects(
+      asHost.workflow.start(greetWorkflow, { taskQueue, workflowId: uniqueName('by-host'), args: ['x'] }),
+      denied,
+    );
+    await assert.rejects(asHost.workflow.getHandle(workflowId).terminate('by a host'), denied);
+    await assert.rejects(asHost.workflow.getHandle(workflowId).cancel(), denied);
+    await assert.rejects(
+      connection.operatorService.listSearchAttributes({ namespace: cfg.temporal.namespace }),
+      (err: Error & { code?: number }) => err.code === 7,
+    );
+    // The operator's certificate may do what the host's may not.
+    await held.terminate('the test is done');
+    assert.equal((await held.describe()).status.name, 'TERMINATED');
   } finally {
     await connection.close();
   }

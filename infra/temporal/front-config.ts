@@ -53,6 +53,22 @@ http {
   uwsgi_temp_path ${temp('uwsgi')};
   scgi_temp_path ${temp('scgi')};
 
+  # Roles that need less than an operator (docs/temporal-tls.md "Roles"): the cluster CA puts the
+  # role in the certificate's OU. Hosts run their queue's activities and workflows, signal and
+  # describe; controllers run the control queue. Neither starts, ends or deletes workflows from
+  # outside a workflow, nor administers namespaces, schedules or the cluster.
+  map $ssl_client_s_dn $ferry_role {
+    default "";
+    "~(^|,)OU=host(,|$)" host;
+    "~(^|,)OU=controller(,|$)" controller;
+  }
+  map "$ferry_role:$uri" $ferry_refused {
+    default 0;
+    "~^(host|controller):/temporal\\.api\\.operatorservice\\." 1;
+    "~^(host|controller):/temporal\\.api\\.workflowservice\\.v1\\.WorkflowService/(RegisterNamespace|UpdateNamespace|DeprecateNamespace|DeleteWorkflowExecution|ResetWorkflowExecution|StartBatchOperation|StopBatchOperation|CreateSchedule|UpdateSchedule|PatchSchedule|DeleteSchedule)$" 1;
+    "~^host:/temporal\\.api\\.workflowservice\\.v1\\.WorkflowService/(StartWorkflowExecution|SignalWithStartWorkflowExecution|ExecuteMultiOperation|TerminateWorkflowExecution|RequestCancelWorkflowExecution|UpdateWorkflowExecution)$" 1;
+  }
+
   upstream temporal_backend {
     server 127.0.0.1:${s.backendPort};
     # Reused HTTP/2 connections to the dev server: without them every call pays a TCP connect.
@@ -74,10 +90,21 @@ ${s.tls ? tlsListen(s, s.tls) : `    listen ${s.listenHost}:${s.listenPort} http
     grpc_buffer_size 64k;
 
     location / {
+      if ($ferry_refused) {
+        return 403;
+      }
+      error_page 403 = @refused;
       grpc_pass grpc://temporal_backend;
       # nginx answers plain HTTP 502/504 when the server is down or restarting; clients get it as
       # gRPC UNAVAILABLE, the status they retry, with a message that says where it came from.
       error_page 502 503 504 = @unavailable;
+    }
+
+    location @refused {
+      default_type application/grpc;
+      add_header grpc-status 7 always;
+      add_header grpc-message "$uri is not for a $ferry_role certificate (ferry TLS front)" always;
+      return 204;
     }
 
     location @unavailable {

@@ -47,6 +47,42 @@ test('temporal front - nginx verifies client certificates against the cluster CA
   assert.equal(lines.filter((l) => l.startsWith('grpc_pass')).length, 1);
 });
 
+test('temporal front - host and controller certificates (by their OU) are refused what only an operator does', () => {
+  const conf = frontConfig(settings);
+  const refusals = directives(conf).filter((l) => /^"~\^/.test(l));
+  const refused = (role: string, method: string) =>
+    refusals.some((l) =>
+      new RegExp(/^"~(.*)" 1;$/.exec(l)![1]!).test(
+        `${role}:/temporal.api.workflowservice.v1.WorkflowService/${method}`,
+      ),
+    );
+  for (const m of [
+    'StartWorkflowExecution',
+    'TerminateWorkflowExecution',
+    'RequestCancelWorkflowExecution',
+  ]) {
+    assert.ok(refused('host', m), `host ${m}`);
+    assert.ok(!refused('operator', m), `operator ${m}`);
+  }
+  for (const m of ['DeleteWorkflowExecution', 'RegisterNamespace', 'CreateSchedule']) {
+    assert.ok(refused('controller', m), `controller ${m}`);
+  }
+  // What agents and workers do every day stays open to them.
+  for (const m of [
+    'PollActivityTaskQueue',
+    'PollWorkflowTaskQueue',
+    'RespondActivityTaskCompleted',
+    'RecordActivityTaskHeartbeat',
+    'SignalWorkflowExecution',
+    'DescribeWorkflowExecution',
+    'GetSystemInfo',
+  ]) {
+    assert.ok(!refused('host', m), `host ${m}`);
+  }
+  assert.match(conf, /"~\(\^\|,\)OU=host\(,\|\$\)" host;/);
+  assert.match(conf, /if \(\$ferry_refused\) \{\s+return 403;/);
+});
+
 test('temporal front - a path with a quote, a space or a dollar stays one nginx string', () => {
   const conf = frontConfig({ ...settings, tls: { ...settings.tls, caPath: '/odd dir/"ca";$x.crt' } });
   assert.ok(conf.includes('ssl_client_certificate "/odd dir/\\"ca\\";\\$x.crt";'), conf);
