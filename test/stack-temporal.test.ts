@@ -10,6 +10,7 @@ import { routeTemporalLogs } from '../infra/logging/libraries.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { servicePidFile, startService, stopService } from '../infra/stack/stack.ts';
 import { connectClient } from '../infra/temporal/connect.ts';
+import { dataConverter } from '../infra/temporal/data-converter.ts';
 import { connectWorker } from '../infra/temporal/connect-worker.ts';
 import { greetWorkflow, timerWorkflow } from './fixtures/workflows.ts';
 import { realStack, uniqueName } from '../lab/stack.ts';
@@ -24,12 +25,15 @@ before(async () => {
   cfg = await realStack();
   routeTemporalLogs(createLogger('test-temporal', 'error'));
   client = await connectClient(cfg);
+  const converter = dataConverter(cfg);
   worker = await Worker.create({
     connection: await connectWorker(cfg),
     namespace: cfg.temporal.namespace,
     taskQueue,
     workflowsPath: join(import.meta.dirname, 'fixtures', 'workflows.ts'),
     activities: { greet: (name: string) => Promise.resolve(`hello, ${name}`) },
+    // The client's codec (keyring on): the worker must read what it encrypted.
+    ...(converter ? { dataConverter: converter } : {}),
   });
   running = worker.run();
 });
