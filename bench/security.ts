@@ -30,7 +30,8 @@ export default async function securityBench(ctx: BenchContext): Promise<Figures>
   ctx.log(`tunnel, mutual TLS vs plain TCP: ${o.sizeMiB} MiB of savevm stream, ${o.rounds} rounds...`);
   const t = await measureTlsThroughput(o.sizeMiB * 2 ** 20, o.rounds);
   ctx.log(
-    `  TLS ${t.tlsTunnelMBps} MB/s, plain ${t.plainTunnelMBps} MB/s (medians, ${t.cipher}); ratio per round ${t.ratios.join(', ')}`,
+    `  TLS ${t.tlsTunnelMBps} MB/s, plain ${t.plainTunnelMBps} MB/s (medians, ${t.cipher}); ratio per round ${t.ratios.join(', ')}; ` +
+      `CPU ${t.tlsCpuSecondsPerGB} vs ${t.plainCpuSecondsPerGB} s/GB`,
   );
 
   const plain = await sequentialOverhead('off', o.migrations, (l) => ctx.log(`  ${l}`));
@@ -57,6 +58,8 @@ export default async function securityBench(ctx: BenchContext): Promise<Figures>
     tlsOverPlain: t.ratio,
     tlsRatios: t.ratios,
     cipher: t.cipher,
+    tlsCpuSecondsPerGB: t.tlsCpuSecondsPerGB,
+    plainCpuSecondsPerGB: t.plainCpuSecondsPerGB,
     overheadP50Ms: secure.overheadP50Ms,
     plainOverheadP50Ms: plain.overheadP50Ms,
     overheadRatio,
