@@ -214,8 +214,12 @@ export async function labDown(env: NodeJS.ProcessEnv, log: (line: string) => voi
     removeHostLink(host);
     log(`host ${host.name}: namespace ${host.netns} and link ${host.hostSide} removed`);
   }
-  if (state.stackStarted && linkExists(state.bridge)) {
-    const cfg = labConfig(env, state.bridgeAddress);
+  if (state.stackStarted) {
+    // A bridge removed by hand leaves no address to configure clients with; what stopping the
+    // services and the controller needs is their pid files, which the state dir names.
+    const cfg = linkExists(state.bridge)
+      ? labConfig(env, state.bridgeAddress)
+      : { ...base, bindHost: state.bridgeAddress };
     // The operator's controller of this state dir (`ferry migrate` starts one) serves the lab's
     // stack alone: it goes with it, by its pid file.
     const controller = await stopController(cfg);
