@@ -76,6 +76,15 @@ const EnvSchema = z.object({
   FERRY_REDIS_PORT: port.default(DEFAULT_REDIS_PORT),
   FERRY_REDIS_WAIT_REPLICAS: z.coerce.number().int().min(0).max(16).default(0),
   FERRY_REDIS_WAIT_MS: z.coerce.number().int().min(1).max(60_000).default(DEFAULT_REDIS_WAIT_MS),
+  FERRY_REDIS_SENTINELS: z
+    .string()
+    .transform((s) => s.split(',').map((b) => b.trim()))
+    .pipe(z.array(hostPort).min(1))
+    .optional(),
+  FERRY_REDIS_SENTINEL_MASTER: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'must be the name in `sentinel monitor`: letters, digits, . _ -')
+    .default('ferry'),
   FERRY_CLUSTER_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   FERRY_SECURITY: z.enum(['on', 'off'], { message: "must be 'on' or 'off'" }).default(DEFAULT_SECURITY),
   FERRY_TEMPORAL_ADDRESS: hostPort.optional(),
@@ -126,7 +135,15 @@ export interface Config {
    * waitReplicas: replicas that must have each lease-bearing write before ferry acts on it (WAIT;
    * 0 with one Redis), within waitMs (docs/redis.md "Replicated Redis").
    */
-  redis: { port: number; url: string; waitReplicas: number; waitMs: number };
+  redis: {
+    port: number;
+    url: string;
+    waitReplicas: number;
+    waitMs: number;
+    /** Redis Sentinels (host:port) to ask for the primary of `sentinelMaster`; unset: the URL's address. */
+    sentinels: string[] | undefined;
+    sentinelMaster: string;
+  };
   /** Signs migration cookies; the same on every host. Unset: `cluster.secret` in the state dir. */
   clusterSecret: string | undefined;
   /** TLS with client certificates, passwords and ACLs everywhere; off: loopback plaintext as before. */
@@ -208,6 +225,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       url: e.FERRY_REDIS_URL ?? `redis://${host}:${e.FERRY_REDIS_PORT}`,
       waitReplicas: e.FERRY_REDIS_WAIT_REPLICAS,
       waitMs: e.FERRY_REDIS_WAIT_MS,
+      sentinels: e.FERRY_REDIS_SENTINELS,
+      sentinelMaster: e.FERRY_REDIS_SENTINEL_MASTER,
     },
     clusterSecret: e.FERRY_CLUSTER_SECRET,
     security: { enabled: e.FERRY_SECURITY === 'on' },

@@ -68,7 +68,7 @@ export function redisEndpoint(cfg: Config): RedisEndpoint {
  */
 export function redisConnectOptions(cfg: Config, identity?: IdentityBundle): RedisOptions {
   const endpoint = redisEndpoint(cfg);
-  const base: RedisOptions = { host: endpoint.host, port: endpoint.port, db: endpoint.db };
+  const base: RedisOptions = { ...address(cfg, endpoint), db: endpoint.db };
   if (!cfg.security.enabled) {
     return {
       ...base,
@@ -78,10 +78,37 @@ export function redisConnectOptions(cfg: Config, identity?: IdentityBundle): Red
     };
   }
   const id = identity ?? processIdentity(cfg);
+  const tls = { ca: id.ca, cert: id.cert, key: id.key };
+  const username = endpoint.username ?? id.credentials.redis.user;
+  const password = endpoint.password ?? id.credentials.redis.password;
   return {
     ...base,
-    tls: { ca: id.ca, cert: id.cert, key: id.key },
-    username: endpoint.username ?? id.credentials.redis.user,
-    password: endpoint.password ?? id.credentials.redis.password,
+    tls,
+    username,
+    password,
+    // Sentinels secured as the data nodes are: TLS and the same ACL user.
+    ...(cfg.redis.sentinels
+      ? {
+          enableTLSForSentinelMode: true,
+          sentinelTLS: tls,
+          sentinelUsername: username,
+          sentinelPassword: password,
+        }
+      : {}),
+  };
+}
+
+/**
+ * One address (the URL's), or the Sentinels to ask which node is the primary now: a failover then
+ * moves ferry's clients to the promoted replica by themselves (docs/redis.md).
+ */
+function address(cfg: Config, endpoint: RedisEndpoint): RedisOptions {
+  if (!cfg.redis.sentinels) return { host: endpoint.host, port: endpoint.port };
+  return {
+    name: cfg.redis.sentinelMaster,
+    sentinels: cfg.redis.sentinels.map((s) => {
+      const [host, port] = s.split(/:(?=\d+$)/) as [string, string];
+      return { host, port: Number(port) };
+    }),
   };
 }

@@ -61,6 +61,25 @@ test("redis connection - security on: TLS with the identity's certificate and it
   assert.equal(explicit.password, 'mine');
 });
 
+test('redis connection - with Sentinels the client asks them for the primary, over TLS when security is on', () => {
+  const sentinels = {
+    FERRY_REDIS_SENTINELS: '10.0.0.1:26379, 10.0.0.2:26380',
+    FERRY_REDIS_SENTINEL_MASTER: 'prod',
+  };
+  const plain = redisConnectOptions(env(sentinels));
+  assert.deepEqual(plain.sentinels, [
+    { host: '10.0.0.1', port: 26379 },
+    { host: '10.0.0.2', port: 26380 },
+  ]);
+  assert.equal(plain.name, 'prod');
+  assert.equal(plain.host, undefined, 'no fixed address');
+  const secure = redisConnectOptions(env({ ...sentinels, FERRY_SECURITY: 'on' }), identity);
+  assert.equal(secure.enableTLSForSentinelMode, true);
+  assert.deepEqual(secure.sentinelTLS, secure.tls);
+  assert.equal(secure.sentinelUsername, 'agent');
+  assert.throws(() => env({ FERRY_REDIS_SENTINELS: 'nope' }), /FERRY_REDIS_SENTINELS/);
+});
+
 test('redis acl - the default user is sealed and passwords are stored hashed', () => {
   const seal = 's'.repeat(43);
   const passwords = { admin: 'a-secret', agent: 'b-secret', controller: 'c-secret', operator: 'd-secret' };
