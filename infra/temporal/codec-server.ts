@@ -96,7 +96,12 @@ async function handle(
   try {
     body = BodySchema.parse(JSON.parse(await readBody(req)));
   } catch (err) {
-    if (err instanceof TooLarge) return reply(res, 413, { error: err.message });
+    if (err instanceof TooLarge) {
+      // Said, then the connection closed: the rest of the body is never read.
+      res.setHeader('connection', 'close');
+      res.on('finish', () => req.destroy());
+      return reply(res, 413, { error: err.message });
+    }
     const issue = err instanceof z.ZodError ? err.issues[0] : undefined;
     const why = issue ? `${issue.path.join('.') || 'body'} ${issue.message}` : oneLine(err);
     return reply(res, 400, { error: `the body is not {"payloads": [...]} of base64 fields: ${why}` });
@@ -120,8 +125,9 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_BODY_BYTES) {
+        req.removeAllListeners('data');
+        req.pause();
         reject(new TooLarge(`the body is over ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
         return;
       }
       chunks.push(chunk);
