@@ -399,3 +399,28 @@ test('tunnel tls - a connection cut mid-record delivers exactly a clean prefix o
     await h.cleanup();
   }
 });
+
+test("tunnel tls - the return path still carries the destination guest's bytes after the stream has ended (half-close)", async () => {
+  const h = await Harness.create({ tls: ids.hostB });
+  try {
+    const target = h.path('dst.sock');
+    // A guest that answers only once the whole stream has arrived, as QEMU's return path may.
+    let received = 0;
+    const guestServer = createServer({ allowHalfOpen: true }, (socket) => {
+      h.sockets.push(socket);
+      socket.on('data', (c: Buffer) => (received += c.length));
+      socket.on('end', () => setTimeout(() => socket.end('after the stream'), 50));
+    });
+    h.servers.push(guestServer);
+    await new Promise<void>((r) => guestServer.listen(target, r));
+    const e = h.expect(target, 10_000, 'host-a');
+    const src = await h.source(e.migrationId, e.token, { tls: ids.hostA, peer: 'host-b' });
+    const stream = buildStream(64);
+    const guest = h.sourceGuest(src.socketPath, stream);
+    await Promise.all([src.completion, e.tunnel.completion]);
+    assert.equal(received, stream.length);
+    assert.equal((await guest.returned).bytes.toString(), 'after the stream');
+  } finally {
+    await h.cleanup();
+  }
+});
