@@ -3,8 +3,11 @@ import { test } from 'node:test';
 import { hostLink, labAddress } from '../../lab/netns-links.ts';
 import { LabError, requireRoot } from '../../lab/netns.ts';
 
+// process.getuid is optional in Node's types (it is absent on Windows); here it exists.
+const posix = process as NodeJS.Process & { getuid: () => number };
+
 test('lab - without root every command that changes the network is one line that says so', (t) => {
-  t.mock.method(process, 'getuid', () => 1000);
+  t.mock.method(posix, 'getuid', () => 1000);
   for (const what of ['up', 'down', 'partition', 'heal']) {
     assert.throws(
       () => requireRoot(what),
@@ -15,7 +18,7 @@ test('lab - without root every command that changes the network is one line that
         !err.message.includes('\n'),
     );
   }
-  t.mock.method(process, 'getuid', () => 0);
+  t.mock.method(posix, 'getuid', () => 0);
   assert.doesNotThrow(() => requireRoot('up'));
 });
 
