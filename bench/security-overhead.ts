@@ -4,7 +4,6 @@
 // FERRY_SECURITY off or on (mTLS to Temporal, TLS and ACL users on Redis, SASL_SSL on Kafka,
 // encrypted payloads, signed events, the tunnel's mutual TLS), then taken down again.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +18,7 @@ import { ferryWithEnv } from '../lab/cli.ts';
 import { startTestController, type TestController } from '../lab/migrate.ts';
 import { uniqueName } from '../lab/stack.ts';
 import { stats, timedMigration } from './overhead.ts';
+import { freePort } from '../infra/process/port.ts';
 
 const GUEST_MIB = 64;
 const HOST_MIB = 1024;
@@ -142,15 +142,4 @@ async function firstKeys(cfg: Config): Promise<void> {
   } finally {
     redis.disconnect();
   }
-}
-
-async function freePort(host: string): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, resolve);
-  });
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }

@@ -3,19 +3,19 @@
 // It runs a second stack of its own (fresh cache and state dirs, free ports), so the stack the
 // developer is using is not touched.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../infra/config.ts';
 import { stackDown, stackUp } from '../infra/stack/stack.ts';
 import type { BenchContext, Figures } from './run.ts';
+import { freePorts } from '../infra/process/port.ts';
 
 const IDLE_SETTLE_MS = 15_000;
 
 export default async function stackBench(ctx: BenchContext): Promise<Figures> {
   const root = mkdtempSync(join(tmpdir(), 'ferry-bench-stack-'));
-  const [t, tui, k, kc, r] = await freePorts(5);
+  const [t, tui, k, kc, r] = await freePorts('127.0.0.1', 5);
   const cfg = loadConfig({
     ...process.env,
     FERRY_STATE_DIR: join(root, 'state'),
@@ -67,19 +67,3 @@ function rssMiB(pid: number | undefined): number {
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve) => {
-          const s = createServer();
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}

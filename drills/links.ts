@@ -4,13 +4,13 @@
 // address in its metadata and clients then connect there, past any proxy; a partitioned agent's
 // events wait in its outbox (on disk) and ship when Kafka answers, so the partition is still
 // real for everything that decides (Redis leases, Temporal activities, the stream).
-import { createServer, type AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { FerryError } from '../errors/ferry-error.ts';
 import { HostRegistry } from '../hosts/agent/registration.ts';
 import type { Config } from '../infra/config.ts';
 import { LinkProxy } from './link-proxy.ts';
+import { freePort } from '../infra/process/port.ts';
 
 export interface HostLinks {
   /** The host's data-plane address (127.x.x.x): its agent listens there, its streams leave from it. */
@@ -64,17 +64,6 @@ export async function linksOfHost(redis: Redis, host: string): Promise<HostLinks
   }
   byName.set(host, links);
   return links;
-}
-
-async function freePort(host: string): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 export async function openHostLinks(cfg: Config, address: string, host?: string): Promise<HostLinks> {

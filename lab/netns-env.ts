@@ -2,13 +2,13 @@
 // service (the configured cache dir kept, so nothing is downloaded), so a lab never meets the
 // stack other work shares. The ports are free on loopback when drawn; the lab's services bind the
 // bridge's address, the dev server and its codec loopback.
-import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { loadConfig } from '../infra/config.ts';
+import { freePorts } from '../infra/process/port.ts';
 
 export async function privateLabEnv(root: string): Promise<Record<string, string>> {
   const configured = loadConfig({ ...process.env, FERRY_BIND_HOST: undefined });
-  const [temporal, ui, backend, codec, kafka, controller, redis] = await freePorts(7);
+  const [temporal, ui, backend, codec, kafka, controller, redis] = await freePorts('127.0.0.1', 7);
   return {
     FERRY_STATE_DIR: join(root, 'state'),
     FERRY_CACHE_DIR: configured.cacheDir,
@@ -20,25 +20,4 @@ export async function privateLabEnv(root: string): Promise<Record<string, string
     FERRY_KAFKA_CONTROLLER_PORT: String(controller),
     FERRY_REDIS_PORT: String(redis),
   };
-}
-
-/** Ports the kernel gives to bind(0), all held at once (so they differ), then released. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    return await Promise.all(
-      Array.from(
-        { length: n },
-        () =>
-          new Promise<number>((resolve, reject) => {
-            const server = createServer();
-            servers.push(server);
-            server.once('error', reject);
-            server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
-          }),
-      ),
-    );
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  }
 }

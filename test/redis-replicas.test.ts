@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -18,6 +17,7 @@ import { JobStore } from '../infra/redis/jobs.ts';
 import { claimPlacement } from '../infra/redis/placement.ts';
 import { startService } from '../infra/stack/stack.ts';
 import { privateStack, type PrivateStack } from './support/private-stack.ts';
+import { freePort } from '../infra/process/port.ts';
 
 let stack: PrivateStack;
 let cfg: Config;
@@ -75,15 +75,6 @@ async function stopReplica(): Promise<void> {
   const exited = once(replica, 'exit');
   replica.kill('SIGTERM'); // the process this file started, by its handle (its pid)
   await exited;
-}
-
-async function freePort(host: string): Promise<number> {
-  const server = createServer();
-  server.listen(0, host);
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 test('redis replicas - a lease-bearing write answers once the replica has it', async () => {

@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -18,6 +17,7 @@ import { createRedis } from '../infra/redis/client.ts';
 import { DiskLeases } from '../infra/redis/disk-leases.ts';
 import { startService, stopService } from '../infra/stack/stack.ts';
 import { privateStack, type PrivateStack } from './support/private-stack.ts';
+import { freePort } from '../infra/process/port.ts';
 
 const MASTER = 'ferry-test';
 let stack: PrivateStack;
@@ -84,15 +84,6 @@ after(async () => {
   await stack?.dispose();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function freePort(host: string): Promise<number> {
-  const server = createServer();
-  server.listen(0, host);
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 test('redis sentinel - after a failover the same client writes to the promoted replica, leases kept', async () => {
   const cfg = loadConfig({

@@ -7,7 +7,7 @@
 // neither list nor start workflows, and nothing it asked for happened.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type Server } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -23,6 +23,7 @@ import { connectWorker } from '../infra/temporal/connect-worker.ts';
 import { TEMPORAL_TLS_NAME, tlsOf } from '../infra/temporal/tls.ts';
 import { uniqueName } from '../lab/stack.ts';
 import { greetWorkflow, releaseSignal, waitForSignalWorkflow } from './fixtures/workflows.ts';
+import { freePort } from '../infra/process/port.ts';
 
 /** Loopback, but not 127.0.0.1 where the dev server listens. */
 const BIND_HOST = '127.0.15.1';
@@ -31,17 +32,6 @@ let root: string;
 let cfg: Config;
 let admin: Client;
 const taskQueue = uniqueName('temporal-security');
-
-async function freePort(host: string): Promise<number> {
-  const server: Server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, resolve);
-  });
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'ferry-temporal-security-'));

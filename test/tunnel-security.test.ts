@@ -4,11 +4,10 @@
 // without a certificate or with one of another CA, turns away an authenticated peer that is not a
 // migration's source (another host, an operator), logs each refusal, and still migrates after.
 // The refusals of a stolen token (right certificate, wrong or spent token) are driven on the
-// listener itself in test/unit/tunnel-tls.test.ts, where the token is at hand.
+// listener itself in test/unit/tunnel-mtls.test.ts, where the token is at hand.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect as connectTcp, createServer } from 'node:net';
-import type { Socket } from 'node:net';
+import { connect as connectTcp, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -25,6 +24,7 @@ import { stackDown, stackUp } from '../infra/stack/stack.ts';
 import { ferry } from '../lab/cli.ts';
 import { startTestController, type TestController } from '../lab/migrate.ts';
 import { uniqueName } from '../lab/stack.ts';
+import { freePort } from '../infra/process/port.ts';
 
 const ADDRESSES = ['127.0.0.61', '127.0.0.62'] as const;
 
@@ -34,17 +34,6 @@ let ctl: TestController | undefined;
 const hosts: { name: string; address: string; port: number; log: string }[] = [];
 const guests: string[] = [];
 const saved = { ...process.env };
-
-async function freePort(host: string): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, resolve);
-  });
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'ferry-tunnel-security-'));

@@ -2,11 +2,11 @@
 // cache dir (Temporal's binary and Kafka's jars are there, so nothing is downloaded). A file that
 // stops or wipes services does it to this stack, never to the one every other file shares.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../infra/config.ts';
 import { ferryWithEnv, type CliResult } from '../../lab/cli.ts';
+import { freePorts } from '../../infra/process/port.ts';
 
 export interface PrivateStack {
   /** FERRY_STATE_DIR, the six ports and FERRY_CACHE_DIR: what points ferry at this stack. */
@@ -56,29 +56,4 @@ export async function privateStack(prefix: string): Promise<PrivateStack> {
       rmSync(root, { recursive: true, force: true });
     },
   };
-}
-
-/**
- * Ports the kernel gives to bind(0) on the bind host, all held at once (so they differ), then released
- * for the services to take. Another process could take one in between: `stack up` then fails
- * naming the port (or reports the service 'external', not 'started'), it never uses it silently.
- */
-async function freePorts(host: string, n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    return await Promise.all(
-      Array.from(
-        { length: n },
-        () =>
-          new Promise<number>((resolve, reject) => {
-            const server = createServer();
-            servers.push(server);
-            server.once('error', reject);
-            server.listen(0, host, () => resolve((server.address() as { port: number }).port));
-          }),
-      ),
-    );
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  }
 }
