@@ -15,6 +15,14 @@ export function reportAndExit(err: unknown): never {
     process.stderr.write(`ferry: invalid input: ${where}${first?.message ?? err.message}\n`);
     process.exit(2);
   }
+  const unreachable = unreachableService(err);
+  if (unreachable) {
+    process.stderr.write(
+      `ferry: ${unreachable} did not answer (${(err as Error).message.split('\n')[0]}) — ` +
+        'check `ferry stack status`, and that FERRY_SECURITY and the service addresses are the ones the stack runs with\n',
+    );
+    process.exit(2);
+  }
   // Not an error we expected: keep the stack, it is a bug report.
   process.stderr.write(
     `ferry: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
@@ -27,4 +35,19 @@ function isZodError(err: unknown): err is ZodError {
   return (
     err instanceof Error && err.name === 'ZodError' && Array.isArray((err as { issues?: unknown }).issues)
   );
+}
+
+/**
+ * The client libraries' own "gave up reaching the service" errors, by name (importing them here
+ * would load them for `ferry --help`): a service that is down, or that speaks TLS to a client that
+ * does not (FERRY_SECURITY differs), is an operator's problem, not a bug.
+ */
+const UNREACHABLE: Record<string, string> = {
+  MaxRetriesPerRequestError: 'Redis',
+  KafkaJSConnectionError: 'Kafka',
+  KafkaJSNumberOfRetriesExceeded: 'Kafka',
+};
+
+export function unreachableService(err: unknown): string | undefined {
+  return err instanceof Error ? UNREACHABLE[err.name] : undefined;
 }
