@@ -1,13 +1,19 @@
-// `ferry controller start|stop|status [--task-queue QUEUE]`: the worker that runs migration
+// `ferry controller start|stop|status [--task-queue QUEUE] [--name NAME]`: the worker that runs migration
 // workflows. `ferry migrate` starts one itself when none runs. `--task-queue` names another
 // controller (a drill's own, `drill-…`), e.g. to stop one a killed drill left behind. Each prints
 // one JSON object with `--json`.
 import type { Command } from 'commander';
 import { controllerPid, ensureController, stopController } from '../workers/controller/daemon.ts';
-import { controllerFiles } from '../workers/controller/files.ts';
+import { controllerFiles, DEFAULT_CONTROLLER_NAME } from '../workers/controller/files.ts';
+import { z } from 'zod';
+import { IDENTITY_NAME } from '../infra/pki/index.ts';
 import { CONTROL_TASK_QUEUE, TaskQueueSchema } from '../workers/controller/queue.ts';
 import { loadConfig } from '../infra/config.ts';
 import { jsonFlag, printResult } from './output.ts';
+
+const ControllerName = z
+  .string()
+  .regex(IDENTITY_NAME, 'controller names are lower-case letters, digits and -, at most 31 characters');
 
 const QUEUE_OPTION = ['--task-queue <queue>', "the controller's task queue", CONTROL_TASK_QUEUE] as const;
 
@@ -17,10 +23,16 @@ export function registerController(program: Command): void {
     .command('start')
     .description('start the controller in the background (nothing happens if one runs)')
     .option(...QUEUE_OPTION)
+    .option(
+      '--name <name>',
+      "the controller's identity, one per operator machine (its certificate, its events' publisher name)",
+      DEFAULT_CONTROLLER_NAME,
+    )
     .option(...jsonFlag('{"taskQueue", "pid", "started", "log"}'))
-    .action(async (opts: { taskQueue: string; json?: boolean }) => {
+    .action(async (opts: { taskQueue: string; name: string; json?: boolean }) => {
       const taskQueue = TaskQueueSchema.parse(opts.taskQueue);
-      const c = await ensureController(loadConfig(), taskQueue);
+      const name = ControllerName.parse(opts.name);
+      const c = await ensureController(loadConfig(), taskQueue, name);
       printResult(
         opts.json,
         { taskQueue, ...c },

@@ -24,6 +24,7 @@ import { connectWorker } from '../../infra/temporal/connect-worker.ts';
 import { dataConverter } from '../../infra/temporal/data-converter.ts';
 import { KeyringCache, sharedRedis } from '../../infra/redis/keyring.ts';
 import { controllerOutbox } from './files.ts';
+import { currentRole } from '../../infra/pki/index.ts';
 import { CONTROL_TASK_QUEUE, slotsPrefix } from './queue.ts';
 
 export class Controller {
@@ -40,7 +41,10 @@ export class Controller {
     routeTemporalLogs(log);
     const redis = createRedis(cfg, 'controller', { patient: true });
     // Its events (migration.ended) go through a durable outbox like an agent's, under its own name.
-    const { name, dir } = controllerOutbox(cfg, taskQueue);
+    // A controller process says who it is (main.ts); one hosted by another process (a test's, a
+    // drill's) is the default controller.
+    const who = currentRole();
+    const { name, dir } = controllerOutbox(cfg, taskQueue, who.role === 'controller' ? who.name : undefined);
     mkdirSync(dir, { recursive: true });
     const outbox = new Outbox(dir, name, { signer: await outboxSigner(cfg, log), log: log.child('outbox') });
     const shipper = new Shipper(createKafka(cfg, name, log), outbox, log.child('events'));

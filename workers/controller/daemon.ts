@@ -8,7 +8,7 @@ import type { Config } from '../../infra/config.ts';
 import { startDaemon, stopDaemon } from '../../infra/process/daemon.ts';
 import { tailFile } from '../../infra/process/log-tail.ts';
 import { isSameProcessAlive, readLivePidFile, type PidRecord } from '../../infra/process/pid-file.ts';
-import { controllerFiles } from './files.ts';
+import { controllerFiles, DEFAULT_CONTROLLER_NAME } from './files.ts';
 import { CONTROL_TASK_QUEUE, TaskQueueSchema } from './queue.ts';
 
 export class ControllerError extends FerryError {
@@ -29,6 +29,7 @@ export function controllerPid(cfg: Config, taskQueue: string = CONTROL_TASK_QUEU
 export async function ensureController(
   cfg: Config,
   taskQueue: string = CONTROL_TASK_QUEUE,
+  name: string = DEFAULT_CONTROLLER_NAME,
 ): Promise<{ pid: number; started: boolean; log: string }> {
   TaskQueueSchema.parse(taskQueue);
   const files = controllerFiles(cfg, taskQueue);
@@ -38,7 +39,11 @@ export async function ensureController(
   rmSync(files.ready, { force: true });
   const record = startDaemon({
     command: process.execPath,
-    args: [MAIN, ...(taskQueue === CONTROL_TASK_QUEUE ? [] : ['--task-queue', taskQueue])],
+    args: [
+      MAIN,
+      ...(taskQueue === CONTROL_TASK_QUEUE ? [] : ['--task-queue', taskQueue]),
+      ...(name === DEFAULT_CONTROLLER_NAME ? [] : ['--name', name]),
+    ],
     logPath: files.log,
     pidPath: files.pid,
   });

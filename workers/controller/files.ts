@@ -18,8 +18,21 @@ export function controllerFiles(cfg: Config, taskQueue: string = CONTROL_TASK_QU
   };
 }
 
-/** The controller's event outbox (its migration.ended events wait there until Kafka has them). */
-export function controllerOutbox(cfg: Config, taskQueue: string = CONTROL_TASK_QUEUE) {
-  const name = taskQueue === CONTROL_TASK_QUEUE ? 'controller' : `controller-${taskQueue}`;
+/** The name of a controller that was given none: the identity `ferry controller start` runs as. */
+export const DEFAULT_CONTROLLER_NAME = 'controller';
+
+/**
+ * The controller's event outbox (its migration.ended events wait there until Kafka has them). Its
+ * name is the publisher name of those events, so two controllers (one per operator machine, each
+ * with an identity of its own) never write events under one name: their sequences would collide
+ * in the audit. The default controller keeps the name `controller`.
+ */
+export function controllerOutbox(
+  cfg: Config,
+  taskQueue: string = CONTROL_TASK_QUEUE,
+  identity: string = DEFAULT_CONTROLLER_NAME,
+) {
+  const base = identity === DEFAULT_CONTROLLER_NAME ? 'controller' : `controller-${identity}`;
+  const name = taskQueue === CONTROL_TASK_QUEUE ? base : `${base}-${taskQueue}`;
   return { name, dir: join(cfg.stateDir, 'controller', name) };
 }

@@ -11,7 +11,7 @@ import { stopOnSignal } from '../../infra/process/stop-on-signal.ts';
 import { usePrivateUmask } from '../../infra/process/private-umask.ts';
 import { Controller } from './controller.ts';
 import { IDENTITY_NAME, useIdentity } from '../../infra/pki/index.ts';
-import { controllerFiles } from './files.ts';
+import { controllerFiles, DEFAULT_CONTROLLER_NAME } from './files.ts';
 import { CONTROL_TASK_QUEUE, TaskQueueSchema } from './queue.ts';
 
 // Its outbox, pid and ready files are this user's only (0700 / 0600), however it was started.
@@ -27,7 +27,7 @@ try {
     z
       .string()
       .regex(IDENTITY_NAME, 'controller names are lower-case letters, digits and -')
-      .default('controller')
+      .default(DEFAULT_CONTROLLER_NAME)
       .parse(values.name),
   );
   const cfg = loadConfig();
